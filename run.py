@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh clone: creates `.venv` when missing (or stale), then runs the job.
+
+    python3 run.py lab      start the sandbox tenant (when no real tenant is configured) and JupyterLab
+    python3 run.py test     run the whole test suite (what CI runs)
+
+Only the standard library is used here, so it works before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".installed-from"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def _requirements_hash() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml",):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create the virtual environment and install the project into it when missing or out of date."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
+    wanted = _requirements_hash()
+    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    if not PY.exists():
+        print(f"Creating the virtual environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print("Installing the toolkit and its dependencies (first run only) ...", flush=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"lab", "test"}:
+        print(__doc__)
+        return 2
+    ensure_venv()
+    command, rest = argv[0], argv[1:]
+    if command == "test":
+        lint = subprocess.run([str(PY), "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
+        tests = subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT)
+        return lint.returncode or tests.returncode
+    return subprocess.run([str(PY), "-m", "toolkit.launch", *rest], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,76 @@
+"""Command line of the sandbox tenant.
+
+    python -m toolkit.sandbox serve --tenant DIR [--port 0] [--latency-ms N] [--faults SPEC] [--quota-scale X]
+    python -m toolkit.sandbox check --tenant DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from toolkit.sandbox.faults import FaultSpecError, load_spec
+from toolkit.sandbox.snapshot import SnapshotError, load_snapshot
+from toolkit.sandbox.tls import default_state_dir
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m toolkit.sandbox", description="The simulated Microsoft 365 tenant.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve a tenant snapshot over HTTPS on 127.0.0.1")
+    serve.add_argument("--tenant", required=True, type=Path, help="the snapshot folder")
+    serve.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
+    serve.add_argument("--faults", default=None, help="fault spec: inline JSON or a JSON file")
+    serve.add_argument("--quota-scale", type=float, default=1.0,
+                       help="multiply every quota window by this (0.01: 100 requests per 3 s, not per 5 min)")
+    serve.add_argument("--state-dir", type=Path, default=None,
+                       help="where the CA and the token-signing key live (default: the user's cache folder)")
+    serve.add_argument("--log-level", default="WARNING")
+    check = sub.add_parser("check", help="validate a tenant snapshot and exit")
+    check.add_argument("--tenant", required=True, type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "check":
+        try:
+            snapshot = load_snapshot(args.tenant)
+        except SnapshotError as exc:
+            sys.stderr.write(f"bad tenant snapshot: {exc}\n")
+            return 2
+        counts = ", ".join(f"{k} {len(v)}" for k, v in snapshot.collections.items() if v)
+        sys.stdout.write(f"{args.tenant}: tenant {snapshot.tenant.tenant_id}, {counts}\n")
+        return 0
+    if args.quota_scale <= 0:
+        sys.stderr.write(f"--quota-scale must be positive, got {args.quota_scale}\n")
+        return 2
+    if args.port < 0 or args.port > 65535:
+        sys.stderr.write(f"--port must be 0..65535, got {args.port}\n")
+        return 2
+    try:
+        faults = load_spec(args.faults) if args.faults else []
+    except FaultSpecError as exc:
+        sys.stderr.write(f"bad fault spec: {exc}\n")
+        return 2
+    from toolkit.sandbox.server import serve
+
+    try:
+        serve(args.tenant, args.state_dir or default_state_dir(), port=args.port, latency_ms=args.latency_ms,
+              quota_scale=args.quota_scale, faults=faults)
+    except SnapshotError as exc:
+        sys.stderr.write(f"bad tenant snapshot: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"cannot serve: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
