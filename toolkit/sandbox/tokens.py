@@ -202,11 +202,11 @@ def verify_client_assertion(assertion: str, certificates_pem: tuple[str, ...], c
         sha1, sha256, cert = certificate_thumbprints(pem)
         by_sha1[sha1] = cert
         by_sha256[sha256] = cert
-    cert = None
+    cert = None  # msal keeps the base64 padding on thumbprints, the JOSE spec drops it: accept both
     if "x5t#S256" in header:
-        cert = by_sha256.get(header["x5t#S256"])
+        cert = by_sha256.get(str(header["x5t#S256"]).rstrip("="))
     elif "x5t" in header:
-        cert = by_sha1.get(header["x5t"])
+        cert = by_sha1.get(str(header["x5t"]).rstrip("="))
     if cert is None:
         raise TokenInvalid(
             f"AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on "
