@@ -121,7 +121,7 @@ def test_pem_certificate_with_sha1_thumbprint_is_verified(shared_tenant: Tenant,
     assert key is not None and cert is not None
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    credential = {"private_key": pem_key, "thumbprint": cert.fingerprint(hashes.SHA1()).hex()}  # noqa: S303
+    credential = {"private_key": pem_key, "thumbprint": cert.fingerprint(hashes.SHA1()).hex()}
     result = shared_tenant.app(APP_ID, credential).acquire_token_for_client(scopes=[GRAPH_SCOPE])
     assert "access_token" in result, result
 

@@ -118,7 +118,8 @@ def test_details_by_recipient(shared_tenant: Tenant) -> None:
     response = shared_tenant.graph("GET", url)
     assert response.status_code == 200, response.text
     events = response.json()["value"]
-    expected = [r for r in detail_rows if r["id"] == target["id"] and r["recipientAddress"] == target["recipientAddress"]]
+    expected = [r for r in detail_rows
+                if r["id"] == target["id"] and r["recipientAddress"] == target["recipientAddress"]]
     assert [e["event"] for e in events] == [r["event"] for r in expected]
     assert all("recipientAddress" not in e for e in events)
     missing = shared_tenant.graph("GET", f"/admin/exchange/tracing/messageTraces/{target['id']}/"

@@ -17,7 +17,8 @@ from toolkit.sandbox.tls import default_state_dir
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m toolkit.sandbox", description="The simulated Microsoft 365 tenant.")
+    parser = argparse.ArgumentParser(prog="python -m toolkit.sandbox",
+                                     description="The simulated Microsoft 365 tenant.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve a tenant snapshot over HTTPS on 127.0.0.1")
     serve.add_argument("--tenant", required=True, type=Path, help="the snapshot folder")

@@ -8,13 +8,17 @@ any error in the shape of the service that was called.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import secrets
+import socket
+import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -263,7 +267,9 @@ class SandboxApp:
                     extra_headers = {
                         "Rate-Limit-Limit": str(decision.spec.limit),
                         "Rate-Limit-Remaining": str(decision.remaining),
-                        "Rate-Limit-Reset": f"{decision.reset_in:.3f}",
+                        # an ISO instant, as in the captured response (m365-apis.md section 2.1)
+                        "Rate-Limit-Reset": (datetime.now(UTC) + timedelta(seconds=decision.reset_in))
+                        .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                     }
         response = matched.handler(ctx)
         for key, value in extra_headers.items():
@@ -316,13 +322,10 @@ def _drop_connection(scope: Scope) -> None:
         return
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        import socket
-        import struct
 
-        try:  # SO_LINGER 0: the close sends a TCP reset, like a middlebox dropping the connection
+        # SO_LINGER 0: the close sends a TCP reset, like a middlebox dropping the connection
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     transport.abort()
 
 

@@ -29,7 +29,8 @@ button{{margin-top:1rem;padding:.5rem 1rem;font-size:1rem}}.note{{color:#555}}</
 {message}
 <form method="post" action="/_sandbox/devicelogin">
 <label for="user_code">Code shown by the app</label><input id="user_code" name="user_code" autocomplete="off">
-<label for="username">Sign in as (user principal name)</label><input id="username" name="username" value="{default_user}">
+<label for="username">Sign in as (user principal name)</label>
+<input id="username" name="username" value="{default_user}">
 <button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="decline">Decline</button>
 </form></body></html>"""

@@ -76,8 +76,8 @@ def _tenant_matches(ctx: Ctx) -> None:
     info = ctx.sandbox.snapshot.tenant
     if tenant not in {info.tenant_id, info.default_domain, *info.domains, "organizations"}:
         raise EntraError(400, "invalid_request", 90002,
-                         f"Tenant '{ctx.params['tenant']}' not found. Check to make sure you have the correct tenant ID "
-                         "and are signing into the correct cloud.")
+                         f"Tenant '{ctx.params['tenant']}' not found. Check to make sure you have the correct "
+                         "tenant ID and are signing into the correct cloud.")
 
 
 def openid_configuration(ctx: Ctx) -> Response:
@@ -253,7 +253,7 @@ def _user_tokens(ctx: Ctx, app: AppRegistration, user: dict[str, Any], scope_tex
                                          scopes=granted, user=user)
     refresh = secrets.token_urlsafe(48)
     flows_of(ctx).refresh[refresh] = RefreshGrant(app.client_id, user["id"], ctx.state.now())
-    scope_out = " ".join(sorted(f"{resource}/{p}" for p in granted) + ["openid", "profile", "offline_access"])
+    scope_out = " ".join([*sorted(f"{resource}/{p}" for p in granted), "openid", "profile", "offline_access"])
     return json_response({
         "token_type": "Bearer",
         "scope": scope_out,

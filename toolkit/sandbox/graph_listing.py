@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from toolkit.sandbox.app import Ctx, json_response
 from toolkit.sandbox.errors import ServiceError
-from toolkit.sandbox.odata import FilterRules, ODataError, parse_filter
+from toolkit.sandbox.odata import FilterRules, ODataError, parse_datetime, parse_filter
 from toolkit.sandbox.paging import SkipTokenInvalid
 
 Row = dict[str, Any]
@@ -42,6 +42,7 @@ class Listing:
     allow_count: bool = False
     allow_select: bool = True
     filter_error_code: str = "BadRequest"
+    top_error_code: str = "BadRequest"
     top_error_message: str = "Invalid page size specified: '{top}'. Must be between {min} and {max} inclusive."
 
 
@@ -60,7 +61,8 @@ def _top(query: dict[str, str], listing: Listing) -> int:
     if top < listing.min_top or top > listing.max_top:
         if top > listing.max_top and listing.top_over_max == "clamp":
             return listing.max_top
-        raise bad_request(listing.top_error_message.format(top=text, min=listing.min_top, max=listing.max_top))
+        raise bad_request(listing.top_error_message.format(top=text, min=listing.min_top, max=listing.max_top),
+                          listing.top_error_code)
     return top
 
 
@@ -109,7 +111,20 @@ def _order(rows: Sequence[Row], text: str | None, listing: Listing) -> Sequence[
         allowed = ", ".join(sorted(listing.orderby)) or "none"
         raise bad_request(f"Unsupported $orderby '{text}'. Supported: {allowed}.")
     name, _, direction = normal.partition(" ")
-    return sorted(rows, key=lambda r: str(r.get(name) or ""), reverse=direction.lower() == "desc")
+
+    def key(row: Row) -> tuple[int, Any]:
+        value = row.get(name)
+        if value is None:
+            return (0, "")
+        if isinstance(value, str) and _looks_like_instant(value):
+            return (1, parse_datetime(value))  # '...:00Z' and '...:00.5Z' do not sort as text
+        return (1, str(value).lower())
+
+    return sorted(rows, key=key, reverse=direction.lower() == "desc")
+
+
+def _looks_like_instant(text: str) -> bool:
+    return len(text) >= 20 and text[4] == "-" and text[10] in "Tt" and text[13] == ":"
 
 
 def list_response(

@@ -68,7 +68,8 @@ NEED = requirement(
 
 
 def _require_service_principal(ctx: Ctx) -> None:
-    if not any(sp.get("appId", "").lower() == MESSAGE_TRACE_APP_ID for sp in ctx.state.collection("service_principals")):
+    principals = ctx.state.collection("service_principals")
+    if not any(sp.get("appId", "").lower() == MESSAGE_TRACE_APP_ID for sp in principals):
         raise ServiceError(
             401,
             "Unauthorized",

@@ -108,6 +108,19 @@ class TenantState:
                 return box
         return None
 
+    def inbox_rules(self, user: dict[str, Any], include_hidden: bool = False) -> list[dict[str, Any]]:
+        """The user's inbox rules in execution order; hidden ones (``_sandbox.hidden``) only when asked.
+
+        A rule's ``mailbox`` key names its owner by UPN, SMTP address or user id, all resolved the same way.
+        """
+        with self.lock:
+            rules = [
+                r for r in self.collection("message_rules")
+                if self.find_user(str(r.get("mailbox", ""))) is user
+                and (include_hidden or not (r.get(SANDBOX_KEY) or {}).get("hidden", False))
+            ]
+        return sorted(rules, key=lambda r: (int(r.get("sequence") or 0), str(r["id"])))
+
     # --- message trace -----------------------------------------------------------------------------------------
     def traces_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Trace rows received in [start, end], oldest first, found by bisection."""
