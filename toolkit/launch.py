@@ -18,43 +18,19 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from toolkit.sandbox_process import SandboxProcess
+from toolkit.sandbox_process import SandboxProcess, default_tenant, info_path, state_dir
 
 log = logging.getLogger("toolkit.launch")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 INFO_ENV = "M365_SANDBOX_INFO"
-TENANT_ENV = "M365_SANDBOX_TENANT"
-
-
-def state_dir() -> Path:
-    explicit = os.environ.get("M365_SANDBOX_HOME")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "m365-spam-toolkit" / "sandbox"
-
-
-def default_tenant() -> Path:
-    """The demo tenant: ``$M365_SANDBOX_TENANT`` if set, else the generated demo (made on first use)."""
-    explicit = os.environ.get(TENANT_ENV)
-    if explicit:
-        return Path(explicit)
-    demo = state_dir() / "tenants" / "demo-seed-1"
-    if not (demo / "tenant.json").exists():
-        log.warning("generating the demo tenant in %s (first run only)", demo)
-        demo.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "toolkit.sandbox", "generate", "--out", str(demo), "--seed", "1"],
-                       check=True)
-    return demo
 
 
 def write_info(process: SandboxProcess) -> Path:
     """Record where the sandbox listens, readable by the owner only."""
-    folder = state_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = folder / "sandbox.json"
+    path = info_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(asdict(process.endpoints), handle, indent=2)

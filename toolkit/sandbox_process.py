@@ -22,6 +22,39 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+TENANT_ENV = "M365_SANDBOX_TENANT"
+DEMO_SEED = 1
+
+
+def state_dir() -> Path:
+    """Where the sandbox keeps its CA, signing key, generated tenants and ``sandbox.json``."""
+    explicit = os.environ.get("M365_SANDBOX_HOME")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "m365-spam-toolkit" / "sandbox"
+
+
+def info_path() -> Path:
+    """The file that says where a running sandbox listens (written by the launcher, read by ``connect()``)."""
+    explicit = os.environ.get("M365_SANDBOX_INFO")
+    return Path(explicit) if explicit else state_dir() / "sandbox.json"
+
+
+def default_tenant() -> Path:
+    """The demo tenant: ``$M365_SANDBOX_TENANT`` if set, else the generated demo (made on first use)."""
+    explicit = os.environ.get(TENANT_ENV)
+    if explicit:
+        return Path(explicit)
+    demo = state_dir() / "tenants" / f"demo-seed-{DEMO_SEED}"
+    if not (demo / "tenant.json").exists():
+        log.warning("generating the demo tenant in %s (first run only)", demo)
+        demo.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "toolkit.sandbox", "generate", "--out", str(demo),
+                        "--seed", str(DEMO_SEED)], check=True, stdout=subprocess.DEVNULL)
+    return demo
+
+
 class SandboxStartError(RuntimeError):
     """The sandbox process did not come up; the message carries what it printed."""
 
@@ -41,6 +74,9 @@ class SandboxEndpoints:
     tenant_domain: str
     pid: int
     control_key: str = field(repr=False)
+    quota_scale: float = 1.0
+    demo_client_id: str | None = None
+    demo_client_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_line(cls, data: dict[str, Any]) -> SandboxEndpoints:
@@ -48,7 +84,9 @@ class SandboxEndpoints:
             base_url=data["base_url"], authority=data["authority"], graph=data["graph"], exchange=data["exchange"],
             device_login=data["device_login"], control=data["control"], ca_bundle=data["ca_bundle"],
             tenant_id=data["tenant_id"], tenant_domain=data["tenant_domain"], pid=int(data["pid"]),
-            control_key=data["control_key"],
+            control_key=data["control_key"], quota_scale=float(data.get("quota_scale", 1.0)),
+            demo_client_id=(data.get("demo_app") or {}).get("client_id"),
+            demo_client_secret=(data.get("demo_app") or {}).get("client_secret"),
         )
 
 

@@ -83,7 +83,19 @@ def announcement(sandbox: Sandbox, ca_bundle: Path) -> dict[str, Any]:
         "control_key": sandbox.control_key,
         "ca_bundle": str(ca_bundle),
         "simulated_now": sandbox.state.now().isoformat(),
+        "quota_scale": sandbox.quotas.scale,
+        "demo_app": demo_app(sandbox),
     }
+
+
+def demo_app(sandbox: Sandbox) -> dict[str, str] | None:
+    """The app-only registration the toolkit signs in with by default: the first confidential app with a plain
+    secret and application permissions. A sandbox secret, not a real one; announced so a client needs no set-up."""
+    for app in sandbox.snapshot.apps:
+        plain = next((s.value for s in app.secrets if s.value), None)
+        if not app.public_client and plain and app.application_permissions:
+            return {"client_id": app.client_id, "client_secret": plain, "display_name": app.display_name}
+    return None
 
 
 async def _serve(server: SandboxServer, sock: socket.socket, on_ready: Any) -> None:
