@@ -87,7 +87,7 @@ class RetryPolicy:
         if retry_after is not None:
             return max(0.0, retry_after)
         backoff = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+        return backoff * (0.5 + random.random() / 2)  # jitter, not cryptography
 
 
 FAIL_FAST = RetryPolicy(max_attempts=1, max_total_wait=0.0)
