@@ -2,6 +2,7 @@
 
     python -m toolkit.sandbox serve --tenant DIR [--port 0] [--latency-ms N] [--faults SPEC] [--quota-scale X]
     python -m toolkit.sandbox check --tenant DIR
+    python -m toolkit.sandbox generate --out DIR [--seed N] [--users N] [--days N] [--scenarios a,b,...]
 """
 
 from __future__ import annotations
@@ -32,13 +33,39 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="WARNING")
     check = sub.add_parser("check", help="validate a tenant snapshot and exit")
     check.add_argument("--tenant", required=True, type=Path)
+    gen = sub.add_parser("generate", help="write a realistic tenant snapshot with labelled incidents")
+    gen.add_argument("--out", required=True, type=Path, help="a new (or empty) folder")
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--users", type=int, default=300)
+    gen.add_argument("--days", type=int, default=30)
+    gen.add_argument("--scenarios", default=None,
+                     help="comma-separated scenario names (default: all); 'list' prints them")
+    gen.add_argument("--log-level", default="WARNING")
     return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from toolkit.sandbox.generate import SCENARIOS, GenerationError, generate_tenant
+
+    if args.scenarios == "list":
+        sys.stdout.write("\n".join(sorted(SCENARIOS)) + "\n")
+        return 0
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()] if args.scenarios else None
+    try:
+        report = generate_tenant(args.out, seed=args.seed, users=args.users, days=args.days, scenarios=scenarios)
+    except (ValueError, FileExistsError, GenerationError) as exc:
+        sys.stderr.write(f"cannot generate: {exc}\n")
+        return 2
+    sys.stdout.write(f"{args.out}: {report}\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "generate":
+        return _generate(args)
     if args.command == "check":
         try:
             snapshot = load_snapshot(args.tenant)
