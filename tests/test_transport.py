@@ -227,3 +227,11 @@ def test_retry_delay_prefers_the_server_and_backs_off_otherwise() -> None:
 ])
 def test_service_buckets(url: str, cmdlet: str | None, bucket: str) -> None:
     assert service_of(url, cmdlet) == bucket
+
+
+def test_service_clock_comes_from_the_date_header(shared_tenant: Tenant) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    conn = connect(shared_tenant)
+    simulated = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the small tenant's now
+    assert abs(conn.transport.now() - simulated) < timedelta(minutes=5)

@@ -131,6 +131,7 @@ def open_connection(settings: Settings, *, retry: RetryPolicy | None = None,
         retry=retry,
         pacer=QuotaPacer(scale=settings.quota_scale),
     )
+    transport.calibrate(f"{endpoints.authority}/v2.0/.well-known/openid-configuration")
     return Connection(settings, tokens, transport)
 
 

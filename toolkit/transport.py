@@ -23,6 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -239,6 +240,37 @@ class Transport:
         self.timeout = timeout
         self.stats = RequestStats()
         self._sleep = sleep
+        self._clock_offset = 0.0  # service clock minus ours, from the Date header of the latest answer
+
+    def now(self) -> datetime:
+        """The service's current time (UTC), as its latest ``Date`` header showed it.
+
+        Windows such as "the last 14 days" are computed on it, so a skewed local clock (or the sandbox's simulated
+        now) never produces a window the service refuses as "in the future".
+        """
+        return datetime.fromtimestamp(time.time() + self._clock_offset, tz=UTC)
+
+    def calibrate(self, url: str) -> datetime:
+        """Learn the service clock from any answer's Date header (an unauthenticated GET, e.g. OIDC discovery)."""
+        try:
+            response = self.session.get(url, timeout=self.timeout)
+            self._calibrate(response.headers.get("Date"))
+        except requests.RequestException as exc:
+            log.info("could not read the service clock from %s: %s", url, type(exc).__name__)
+        return self.now()
+
+    def _calibrate(self, date_header: str | None) -> None:
+        if not date_header:
+            return
+        from email.utils import parsedate_to_datetime
+
+        try:
+            served = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            return
+        if served.tzinfo is None:
+            served = served.replace(tzinfo=UTC)
+        self._clock_offset = served.timestamp() - time.time()
 
     def __repr__(self) -> str:
         return f"Transport(graph={self.graph_base!r}, exchange={self.exchange_base!r})"
@@ -269,6 +301,7 @@ class Transport:
                 response = self.session.request(method, url, params=params, json=json_body,
                                                 headers=request_headers, timeout=self.timeout)
                 content = response.content  # reads the whole body: a truncated one raises here
+                self._calibrate(response.headers.get("Date"))
                 self.stats.bytes_received += len(content)
                 request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
                 body = _decode(content)

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -236,6 +237,9 @@ class SandboxApp:
             except Exception:
                 log.exception("sandbox handler failed for %s %s", method, path)
                 response = error(ServiceError(500, "InternalServerError", "The sandbox failed on this request."))
+        # The Date header carries the tenant's simulated now, so a client can learn the service's clock from it
+        # (real services send their real time; clients that calibrate against Date work unchanged).
+        response.headers["date"] = format_datetime(self.sandbox.state.now(), usegmt=True)
         response.headers.setdefault("request-id", request_id)
         response.headers.setdefault("client-request-id", client_request_id or request_id)
         if fault is not None and fault.kind == "truncate":

@@ -134,6 +134,7 @@ def serve(tenant_dir: Path, state_dir: Path, port: int = 0, latency_ms: float = 
             lifespan="off",
             log_level="warning",
             access_log=False,
+            date_header=False,  # the app sends Date itself: the simulated now
             timeout_keep_alive=30,
             timeout_graceful_shutdown=3,
         )
