@@ -42,7 +42,7 @@ def test_identity_covers_every_alias_whichever_name_is_given(conn: Connection) -
         assert set(identity.addresses) == {"alice@contoso.com", "alice.ng@contoso.com", "alice@contoso.onmicrosoft.com"}
         assert identity.primary_smtp == "alice@contoso.com"
         assert pull.frame["upn"].tolist() == ["alice@contoso.com"]
-    with pytest.raises(graph.UserNotFound, match="nobody@contoso.com"):
+    with pytest.raises(graph.UserNotFound, match=r"nobody@contoso\.com"):
         graph.resolve_user(conn.transport, "nobody@contoso.com")
 
 
