@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--users", type=int, default=300)
     gen.add_argument("--days", type=int, default=30)
     gen.add_argument("--scenarios", default=None,
-                     help="comma-separated scenario names (default: all); 'list' prints them")
+                     help="comma-separated scenario names, or 'all' (default: every scenario except the "
+                          "tenant-wide evidence_missing); 'list' prints them")
     gen.add_argument("--log-level", default="WARNING")
     return parser
 
