@@ -605,3 +605,29 @@ def test_audit_session_stops_at_fifty_thousand(start_tenant: StartTenant, tmp_pa
     other = dict(session, SessionId=str(uuid.uuid4()), SessionCommand="ReturnNextPreviewPage")
     assert len(client.rows("Search-UnifiedAuditLog", other)) == 5000
     assert client.rows("Search-UnifiedAuditLog", other) == []  # the preview stops at 5,000
+
+
+# --- accepted domains ----------------------------------------------------------------------------------------------
+def test_get_accepted_domain(exo: Exo, reader: Exo) -> None:
+    rows = exo.ok("Get-AcceptedDomain")["value"]
+    assert [r["DomainName"] for r in rows] == ["contoso.onmicrosoft.com", "contoso.com"]  # tenant.json's order
+    assert {r["DomainType"] for r in rows} == {"Authoritative"}
+    # tenant.json names no default accepted domain: the first one that is not *.onmicrosoft.com is it
+    assert [r["Default"] for r in rows] == [False, True]
+    assert all(r["Name"] == r["Identity"] == r["DomainName"] for r in rows)
+    assert [r["InitialDomain"] for r in rows] == [True, False]
+    one = exo.ok("Get-AcceptedDomain", {"Identity": "CONTOSO.com"})["value"]
+    assert [r["DomainName"] for r in one] == ["contoso.com"]
+    error_of(exo.post("Get-AcceptedDomain", {"Identity": "fabrikam.com"}), 404, NOT_FOUND)
+    error_of(exo.post("Get-AcceptedDomain", {"ResultSize": 10}), 400, "does not simulate the parameter 'ResultSize'")
+    assert reader.ok("Get-AcceptedDomain")["value"] == rows  # a read cmdlet: Global Reader may run it
+
+
+def test_get_accepted_domain_without_a_custom_domain(start_tenant: StartTenant, tmp_path: Path) -> None:
+    folder = copy_tenant(tmp_path)
+    info = json.loads((folder / "tenant.json").read_text())
+    info["domains"] = ["contoso.onmicrosoft.com"]
+    (folder / "tenant.json").write_text(json.dumps(info))
+    tenant = start_tenant(folder)
+    rows = Exo(tenant, tenant.token(EXCHANGE_SCOPE)).ok("Get-AcceptedDomain")["value"]
+    assert [(r["DomainName"], r["Default"]) for r in rows] == [("contoso.onmicrosoft.com", True)]

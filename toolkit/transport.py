@@ -391,7 +391,7 @@ class Transport:
                 raise ApiError(name, reply.status, "UnexpectedResponse", "the response has no 'value' list",
                                reply.request_id)
             for warning in data.get("@adminapi.warnings") or []:
-                log.info("%s: warning from Exchange: %s", name, warning)
+                log.debug("%s: warning from Exchange: %s", name, warning)
             next_link = data.get("@odata.nextLink")
             if next_link is not None and next_link == url:
                 log.info("%s: the service repeated a page; skipped", name)

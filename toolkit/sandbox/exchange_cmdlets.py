@@ -3,8 +3,8 @@
 A :class:`Cmdlet` declares its parameters (bound and converted by ``exchange.py`` the way PowerShell binds them), the
 Entra roles whose Exchange role groups include it, and the quota bucket it counts against. Its ``run`` gets an
 :class:`Invocation` and returns an :class:`Output`: the rows and how to project each one into the object the real
-service returns. Here: Get/Remove-BlockedSenderAddress, Get-HostedOutboundSpamFilterPolicy/Rule, Get/Set-Mailbox and
-Get-InboxRule. Message trace and the unified audit log live in ``exchange_trace.py``.
+service returns. Here: Get/Remove-BlockedSenderAddress, Get-HostedOutboundSpamFilterPolicy/Rule, Get/Set-Mailbox,
+Get-AcceptedDomain and Get-InboxRule. Message trace and the unified audit log live in ``exchange_trace.py``.
 """
 
 from __future__ import annotations
@@ -323,6 +323,45 @@ def set_mailbox(inv: Invocation) -> Output:
     return Output([])
 
 
+# --- accepted domains ----------------------------------------------------------------------------------------------
+def default_accepted_domain(domains: Sequence[str], fallback: str) -> str:
+    """The default accepted domain: tenant.json has no such field, so the first domain that is not
+    ``*.onmicrosoft.com`` (a tenant that added its own domain makes it the default), else ``fallback``
+    (``defaultDomain``). UNVERIFIED: the real default is whatever the admin set; this is the common case."""
+    for name in domains:
+        if not name.lower().endswith(".onmicrosoft.com"):
+            return name.lower()
+    return fallback.lower()
+
+
+def _initial_domain(domains: Sequence[str], fallback: str) -> str:
+    """The tenant's initial (``*.onmicrosoft.com``) domain: ``defaultDomain`` when it is one, else the first."""
+    if fallback.lower().endswith(".onmicrosoft.com"):
+        return fallback.lower()
+    return next((d.lower() for d in domains if d.lower().endswith(".onmicrosoft.com")), "")
+
+
+def get_accepted_domain(inv: Invocation) -> Output:
+    """Get-AcceptedDomain: one object per tenant.json domain, in its order.
+
+    Properties DomainName, DomainType, Default, Name and Identity are the real cmdlet's; every domain is
+    Authoritative (the snapshot has no relay domains). UNVERIFIED: InitialDomain on the onmicrosoft.com domain and
+    the Name/Identity of a domain being the domain name itself (true for domains added in the admin center).
+    """
+    tenant = inv.state.snapshot.tenant
+    default = default_accepted_domain(tenant.domains, tenant.default_domain)
+    initial = _initial_domain(tenant.domains, tenant.default_domain)
+    rows = [{"DomainName": name, "DomainType": "Authoritative", "Default": name == default,
+             "InitialDomain": name == initial, "Name": name, "Identity": name, "IsValid": True,
+             "ObjectState": "Unchanged"} for name in tenant.domains]
+    identity = inv.args.get("Identity")
+    if identity:
+        rows = [r for r in rows if r["DomainName"] == identity.lower()]
+        if not rows:
+            raise not_found(identity, inv.server)
+    return Output(rows)
+
+
 # --- inbox rules ---------------------------------------------------------------------------------------------------
 #: Graph messageRulePredicates -> Get-InboxRule properties (exceptions get the "ExceptIf" prefix).
 _PREDICATES: dict[str, str] = {
@@ -582,6 +621,8 @@ CMDLETS: tuple[Cmdlet, ...] = (
            get_outbound_rule, _READ_HYGIENE),
     Cmdlet("Get-Mailbox", (Param("Identity", "identity"), Param("ResultSize", "result_size")), get_mailbox,
            _READ_RECIPIENTS, unsimulated=_GET_MAILBOX_REAL),
+    Cmdlet("Get-AcceptedDomain", (Param("Identity", "identity"),), get_accepted_domain, _READ_RECIPIENTS,
+           unsimulated=frozenset({"ResultSize"})),
     Cmdlet("Set-Mailbox", (Param("Identity", "identity", required=True),
                            Param("ForwardingSmtpAddress", "smtp", nullable=True),
                            Param("ForwardingAddress", "identity", nullable=True),

@@ -1,0 +1,200 @@
+"""The tenant as the analyst sees it: restricted users, the outbound policy, tenant-wide trace, and investigations.
+
+    import toolkit
+    tenant = toolkit.connect()                 # the sandbox when no tenant is configured (and it says so)
+    tenant.preflight()                         # what this credential will and will not see
+    tenant.restricted_users()                  # the Restricted entities list, parsed
+    case = tenant.investigate("alice@contoso.com", days=14)
+    case.trace, case.signins, case.rules ...   # typed frames; case.gaps() says what is missing and why
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from toolkit.case import Case
+from toolkit.connection import Connection, connect_settings, open_connection
+from toolkit.coverage import Coverage, Ledger
+from toolkit.errors import ApiError, ToolkitError
+from toolkit.preflight import Preflight, run_preflight
+from toolkit.progress import progress
+from toolkit.sources import exchange, graph
+from toolkit.sources.base import Pull
+from toolkit.sources.graph import UserIdentity
+from toolkit.transport import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TenantPull:
+    """A tenant-wide frame and its coverage."""
+
+    frame: pd.DataFrame
+    ledger: Ledger
+
+
+class Tenant:
+    """One connected tenant (real or the sandbox)."""
+
+    def __init__(self, connection: Connection, store_dir: Path | None = None, quiet: bool = False):
+        self.connection = connection
+        self.transport = connection.transport
+        self.store_dir = store_dir
+        self.quiet = quiet
+        self._domains: tuple[str, ...] | None = None
+        self._trace_backend: str | None = None
+
+    def __repr__(self) -> str:
+        kind = "sandbox tenant (SIMULATED data)" if self.simulated else "tenant"
+        return f"<{kind} {self.connection.settings.tenant}>"
+
+    @property
+    def simulated(self) -> bool:
+        return self.connection.simulated
+
+    @property
+    def tenant_id(self) -> str:
+        return self.connection.settings.tenant
+
+    def now(self) -> datetime:
+        """The service's now (the sandbox's simulated now)."""
+        return self.transport.now()
+
+    def preflight(self) -> Preflight:
+        return run_preflight(self.connection)
+
+    # -- tenant facts ------------------------------------------------------------------------------------------------
+    def accepted_domains(self) -> tuple[str, ...]:
+        if self._domains is None:
+            try:
+                self._domains = tuple(exchange.accepted_domains(self.transport))
+            except ApiError as exc:
+                log.warning("accepted domains unavailable (%s); direction will rely on the user's own domains", exc)
+                self._domains = ()
+        return self._domains
+
+    def restricted_users(self) -> TenantPull:
+        """Everyone on the Restricted entities list now, with the parsed reason."""
+        pull = exchange.restricted(self.transport)
+        return TenantPull(pull.frame, Ledger(list(pull.coverage)))
+
+    def outbound_policy(self, user: str) -> pd.Series:
+        """The outbound spam policy that applies to ``user``, limits resolved to the service defaults."""
+        policies, rules = exchange.outbound_policies(self.transport)
+        chosen = exchange.outbound_policy_for(policies, rules, user.lower())
+        if chosen is None:
+            gaps = "; ".join(c.sentence() for c in [*policies.coverage, *rules.coverage] if not c.complete)
+            raise ToolkitError(f"the outbound spam policy for {user} cannot be determined: {gaps}")
+        return chosen
+
+    # -- message trace -----------------------------------------------------------------------------------------------
+    def _graph_trace_usable(self) -> bool:
+        if self._trace_backend is None:
+            self._trace_backend = "graph" if self.connection.settings.cloud.graph_message_trace else "exchange_v2"
+        return self._trace_backend == "graph"
+
+    def trace(self, start: datetime, end: datetime, *, senders: tuple[str, ...] = (),
+              recipients: tuple[str, ...] = ()) -> Pull:
+        """Message trace for a window (tenant-wide when no addresses are given): Graph, or Get-MessageTraceV2
+        where Graph's is unavailable (national clouds, or the message-trace service principal missing)."""
+        domains = self.accepted_domains()
+        if self._graph_trace_usable():
+            pull = graph.message_traces(self.transport, start, end, senders=senders, recipients=recipients,
+                                        accepted_domains=domains)
+            unauthorised = [c for c in pull.coverage if "service principal" in c.detail.lower()]
+            if not unauthorised:
+                return pull
+            log.warning("Graph message trace is not provisioned in this tenant; using Get-MessageTraceV2")
+            self._trace_backend = "exchange_v2"
+        return exchange.message_trace_v2(self.transport, start, end, senders=senders, recipients=recipients,
+                                         accepted_domains=domains)
+
+    # -- an investigation --------------------------------------------------------------------------------------------
+    def investigate(self, user: str, days: int = 14, *, save: bool = True) -> Case:
+        """Everything about one user over the last ``days`` days, as a Case (stored unless ``save`` is False)."""
+        if days < 1 or days > 90:
+            raise ValueError(f"days must be between 1 and 90 (message trace keeps 90 days), got {days}")
+        ledger = Ledger()
+        collected: dict[str, pd.DataFrame] = {}
+        end = self.now()
+        start = end - timedelta(days=days)
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        identity, users_pull = graph.resolve_user(self.transport, user)
+        collected["users"] = users_pull.frame
+        ledger.entries.extend(users_pull.coverage)
+        domains = self.accepted_domains() or _own_domains(identity)
+
+        def keep(pull: Pull) -> None:
+            collected[pull.kind] = pull.frame
+            ledger.entries.extend(pull.coverage)
+
+        def policy() -> None:
+            policies, rules = exchange.outbound_policies(self.transport)
+            keep(policies)
+            keep(rules)
+
+        steps = [
+            ("restricted", lambda: keep(exchange.restricted(self.transport, identity.primary_smtp))),
+            ("policy", policy),
+            ("mailbox", lambda: keep(exchange.mailbox(self.transport, identity.primary_smtp, domains))),
+            ("trace", lambda: keep(self.trace(start, end, senders=identity.addresses))),
+            ("signins", lambda: keep(graph.signins(self.transport, identity, start, end))),
+            ("risky_users", lambda: keep(graph.risky_user(self.transport, identity))),
+            ("risk_detections", lambda: keep(graph.risk_detections(self.transport, identity, start, end))),
+            ("rules", lambda: keep(self._rules(identity, domains))),
+            ("auth_methods", lambda: keep(graph.auth_methods(self.transport, identity))),
+            ("grants", lambda: keep(graph.grants(self.transport, identity))),
+            ("alerts", lambda: keep(graph.alerts(self.transport, start, end, identity))),
+            ("audit", lambda: keep(exchange.audit(self.transport, start, end,
+                                                  user_ids=(identity.upn, *identity.addresses)))),
+        ]
+        bar = progress(len(steps), f"Collecting {identity.upn}", quiet=self.quiet)
+        for label, run in steps:
+            bar.step(label)
+            run()
+        bar.close()
+        case = Case(identity, self.tenant_id, start, end, collected, ledger, simulated=self.simulated,
+                    accepted_domains=tuple(domains))
+        if save:
+            case.save(self.store_dir)
+        for gap in case.gaps():
+            log.warning("%s", gap)
+        return case
+
+    def _rules(self, identity: UserIdentity, domains: tuple[str, ...] | list[str]) -> Pull:
+        """Inbox rules from Exchange (hidden ones included), or from Graph when the role lacks Get-InboxRule."""
+        pull = exchange.inbox_rules(self.transport, identity.primary_smtp, domains)
+        if pull.complete:
+            return pull
+        fallback = graph.inbox_rules(self.transport, identity, domains)
+        note = Coverage("rules", "exchange Get-InboxRule", "exchange", "partial", rows=len(fallback.frame),
+                        reason=pull.coverage[-1].reason if pull.coverage else "error",
+                        detail="hidden rules could not be read; Graph's view (without hidden rules) is used")
+        return Pull("rules", fallback.frame, [*fallback.coverage, note])
+
+    def open_case(self, user: str) -> Case | None:
+        """The latest stored case for ``user`` (offline)."""
+        return Case.latest(self.tenant_id, user, self.store_dir)
+
+
+def _own_domains(identity: UserIdentity) -> list[str]:
+    return sorted({address.rsplit("@", 1)[-1] for address in identity.addresses})
+
+
+def connect(*, tenant: str | None = None, client_id: str | None = None, sandbox_tenant: Path | None = None,
+            store_dir: Path | None = None, retry: RetryPolicy | None = None, quiet: bool = False,
+            **settings: Any) -> Tenant:
+    """Connect to the configured tenant, or to the sandbox when nothing is configured (and say so)."""
+    resolved = connect_settings(sandbox_tenant=sandbox_tenant, tenant=tenant, client_id=client_id, **settings)
+    return Tenant(open_connection(resolved, retry=retry), store_dir=store_dir, quiet=quiet)
+
+
+__all__ = ["Tenant", "TenantPull", "connect"]
