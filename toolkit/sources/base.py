@@ -121,6 +121,41 @@ def failed(kind: str, source: str, backend: str, exc: Exception, *, rows: int = 
                     reason=reason, detail=detail, requests=requests)
 
 
+@dataclass
+class Retention:
+    """A service's retention edge for one pull: clips windows to it and reports, once, what lay beyond it.
+
+    ``margin`` moves the edge a little later than the service's own, so a query sent a moment later is still
+    inside what the service keeps. The cut part is a coverage gap with reason "retention", never a silent clip.
+    """
+
+    kind: str
+    source: str
+    backend: str
+    keeps: timedelta
+    what: str  # "message trace", "the audit log" ... for the sentence
+    asked_start: datetime | None = None
+    asked_end: datetime | None = None
+    until: datetime | None = None  # the searched part starts here; before it, retention took the rows
+
+    def clip(self, now: datetime, start: datetime, margin: timedelta = timedelta(minutes=1)) -> datetime:
+        floor = pd.Timestamp(now - self.keeps + margin).ceil("s").to_pydatetime()
+        if start >= floor:
+            return start
+        if self.until is None or floor > self.until:
+            self.until = floor
+        return floor
+
+    def entry(self) -> Coverage | None:
+        if self.until is None or self.asked_start is None:
+            return None
+        until = self.until if self.asked_end is None else min(self.until, self.asked_end)
+        return Coverage(kind=self.kind, source=self.source, backend=self.backend, status="unavailable",
+                        start=self.asked_start, end=until, reason="retention",
+                        detail=f"{self.what} keeps {self.keeps.days} days: nothing before "
+                               f"{self.until:%Y-%m-%d %H:%M} UTC can be searched")
+
+
 def slices(start: datetime, end: datetime, width: timedelta) -> Iterator[tuple[datetime, datetime]]:
     """Consecutive [start, end] windows of at most ``width``, newest last; bounds shared at the seams."""
     if end <= start:

@@ -32,7 +32,7 @@ import pandas as pd
 from toolkit import frames
 from toolkit.coverage import Coverage, Reason, Status
 from toolkit.errors import ApiError
-from toolkit.sources.base import Item, KeyedRows, Pull, reason_of
+from toolkit.sources.base import Item, KeyedRows, Pull, Retention, reason_of
 from toolkit.sources.exchange import (
     BACKEND,
     ExchangeTransport,
@@ -107,9 +107,8 @@ class AuditPull:
     budget: Budget
     keyed: KeyedRows = field(default_factory=lambda: KeyedRows(key=record_key))
     coverage: list[Coverage] = field(default_factory=list)
-    asked_start: datetime | None = None
-    asked_end: datetime | None = None
-    retention_until: datetime | None = None
+    retention: Retention = field(
+        default_factory=lambda: Retention(KIND, SOURCE, BACKEND, RETENTION, "the audit log"))
     stopped: Coverage | None = None  # a failure every later window would repeat (a missing role or licence)
 
     @property
@@ -118,21 +117,11 @@ class AuditPull:
         return math.ceil(SESSION_CAP / self.page_size) + 2
 
     def clip(self, start: datetime, margin: timedelta = REQUERY_MARGIN) -> datetime:
-        floor = pd.Timestamp(self.transport.now() - RETENTION + margin).ceil("s").to_pydatetime()
-        if start >= floor:
-            return start
-        if self.retention_until is None or floor > self.retention_until:
-            self.retention_until = floor
-        return floor
+        """``start`` moved up to the retention edge if it is older (the cut part is remembered for the ledger)."""
+        return self.retention.clip(self.transport.now(), start, margin)
 
     def retention_entry(self) -> Coverage | None:
-        if self.retention_until is None or self.asked_start is None:
-            return None
-        until = self.retention_until if self.asked_end is None else min(self.retention_until, self.asked_end)
-        return Coverage(kind=KIND, source=SOURCE, backend=BACKEND, status="unavailable", start=self.asked_start,
-                        end=until, reason="retention",
-                        detail=f"the audit log keeps 180 days: nothing before {self.retention_until:%Y-%m-%d %H:%M} "
-                               "UTC can be searched")
+        return self.retention.entry()
 
     def add_entry(self, status: Status, start: datetime, end: datetime, rows: int, requests: int, *,
                   reason: Reason = "", detail: str = "") -> None:
@@ -266,7 +255,8 @@ def audit(source: Any, start: datetime, end: datetime, *, user_ids: Iterable[str
         filters["Operations"] = _texts(operations)
     if record_type:
         filters["RecordType"] = record_type
-    pull = AuditPull(transport, filters, page_size, min_window, Budget(max_queries), asked_start=start, asked_end=end)
+    pull = AuditPull(transport, filters, page_size, min_window, Budget(max_queries))
+    pull.retention.asked_start, pull.retention.asked_end = start, end
     searched_from = pull.clip(start, RETENTION_MARGIN)
     if searched_from <= end:
         pull.window(searched_from, end)

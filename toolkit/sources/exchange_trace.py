@@ -33,7 +33,7 @@ import pandas as pd
 from toolkit import frames
 from toolkit.coverage import Coverage, Reason, Status
 from toolkit.errors import ApiError
-from toolkit.sources.base import Item, KeyedRows, Pull, reason_of, slices
+from toolkit.sources.base import Item, KeyedRows, Pull, Retention, reason_of, slices
 from toolkit.sources.exchange import (
     BACKEND_V2,
     ExchangeTransport,
@@ -110,32 +110,18 @@ class TracePull:
     budget: Budget
     keyed: KeyedRows = field(default_factory=lambda: KeyedRows(key=trace_key))
     coverage: list[Coverage] = field(default_factory=list)
-    asked_start: datetime | None = None
-    asked_end: datetime | None = None
-    retention_until: datetime | None = None  # the searched part starts here; before it, retention took the rows
+    retention: Retention = field(
+        default_factory=lambda: Retention(KIND, SOURCE, BACKEND_V2, RETENTION, "message trace"))
     stopped: Coverage | None = None  # a failure every later window would repeat (a missing role or licence)
 
     # -- retention -------------------------------------------------------------------------------------------------
     def clip(self, start: datetime, margin: timedelta = REQUERY_MARGIN) -> datetime:
-        """``start`` moved up to the retention edge (90 days before the service's now, plus ``margin``) if it is
-        older; what was cut off is remembered for the retention entry."""
-        floor = pd.Timestamp(self.transport.now() - RETENTION + margin).ceil("s").to_pydatetime()
-        if start >= floor:
-            return start
-        if self.retention_until is None or floor > self.retention_until:
-            self.retention_until = floor
-        return floor
+        """``start`` moved up to the retention edge if it is older (the cut part is remembered for the ledger)."""
+        return self.retention.clip(self.transport.now(), start, margin)
 
     def retention_entry(self) -> Coverage | None:
-        if self.retention_until is None or self.asked_start is None:
-            return None
-        until = self.retention_until if self.asked_end is None else min(self.retention_until, self.asked_end)
-        return Coverage(kind=KIND, source=SOURCE, backend=BACKEND_V2, status="unavailable",
-                        start=self.asked_start, end=until, reason="retention",
-                        detail=f"message trace keeps 90 days: nothing before {self.retention_until:%Y-%m-%d %H:%M} "
-                               "UTC can be searched")
+        return self.retention.entry()
 
-    # -- one window ------------------------------------------------------------------------------------------------
     def window(self, start: datetime, end: datetime, end_text: str | None = None, page_size: int | None = None) -> None:
         """Every row received in [start, end], by cursor (``end_text``: ``end`` exactly as the service wrote it).
 
@@ -261,7 +247,8 @@ def message_trace_v2(source: Any, start: datetime, end: datetime, *, senders: It
         filters["RecipientAddress"] = _addresses(recipients)
     if end < start:
         raise ValueError(f"the window ends ({end}) before it starts ({start})")
-    pull = TracePull(transport, filters, page_size, Budget(max_queries), asked_start=start, asked_end=end)
+    pull = TracePull(transport, filters, page_size, Budget(max_queries))
+    pull.retention.asked_start, pull.retention.asked_end = start, end
     windows = list(slices(pull.clip(start, RETENTION_MARGIN), end, slice_width))
     for lower, upper in windows:
         pull.window(lower, upper)

@@ -17,7 +17,7 @@ from urllib.parse import quote as url_quote
 from toolkit import frames
 from toolkit.coverage import Coverage
 from toolkit.errors import ApiError, NotFound, ToolkitError
-from toolkit.sources.base import Item, KeyedRows, Pull, failed, iso, slices
+from toolkit.sources.base import Item, KeyedRows, Pull, Retention, failed, iso, slices
 from toolkit.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -113,20 +113,18 @@ def _collect(transport: Transport, kind: str, source: str, path: str, params: di
 
 
 def _clip(kind: str, source: str, start: datetime, end: datetime, now: datetime,
-          retention: timedelta) -> tuple[datetime, list[Coverage]]:
+          retention: timedelta, what: str) -> tuple[datetime, list[Coverage]]:
     """Clip a window to the service's retention, recording the clipped part as a gap (never a silent clip)."""
-    oldest = now - retention + timedelta(minutes=1)
-    if start >= oldest:
-        return start, []
-    gap = Coverage(kind, source, GRAPH, "unavailable", start=start, end=min(end, oldest), reason="retention",
-                   detail=f"older than the service keeps ({retention.days} days)")
-    return oldest, [gap]
+    edge = Retention(kind, source, GRAPH, retention, what, asked_start=start, asked_end=end)
+    clipped = edge.clip(now, start)
+    gap = edge.entry()
+    return clipped, [gap] if gap is not None else []
 
 
 def signins(transport: Transport, user: UserIdentity, start: datetime, end: datetime) -> Pull:
     source = "graph auditLogs/signIns"
     coverage: list[Coverage] = []
-    start, gaps = _clip("signins", source, start, end, transport.now(), SIGNIN_RETENTION)
+    start, gaps = _clip("signins", source, start, end, transport.now(), SIGNIN_RETENTION, "the sign-in log")
     coverage += gaps
     flt = (f"userId eq {odata_quote(user.user_id)} and createdDateTime ge {iso(start)} "
            f"and createdDateTime le {iso(end)}")
@@ -211,7 +209,7 @@ def message_traces(transport: Transport, start: datetime, end: datetime, *, send
     (Graph takes no 'or'), every row once (keyed by trace id and recipient)."""
     source = "graph messageTraces"
     coverage: list[Coverage] = []
-    start, gaps = _clip("trace", source, start, end, transport.now(), TRACE_RETENTION)
+    start, gaps = _clip("trace", source, start, end, transport.now(), TRACE_RETENTION, "message trace")
     coverage += gaps
     clauses = [f"senderAddress eq {odata_quote(a.lower())}" for a in senders]
     clauses += [f"recipientAddress eq {odata_quote(a.lower())}" for a in recipients]
