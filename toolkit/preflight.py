@@ -77,6 +77,17 @@ class Preflight:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([c.__dict__ for c in self.checks], columns=["kind", "status", "reason", "detail", "fix"])
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        colours = {"available": "#2e7d32", "limited": "#b26a00", "unavailable": "#c62828"}
+        rows = "".join(
+            f"<tr><td>{escape(c.kind)}</td><td style='color:{colours[c.status]};font-weight:600'>{c.status}</td>"
+            f"<td>{escape(c.detail)}</td><td>{escape(c.fix)}</td></tr>" for c in self.checks)
+        banner = "<p><b>SIMULATED tenant</b>: the built-in sandbox, not real data.</p>" if self.simulated else ""
+        return (f"{banner}<p>Preflight for {escape(self.identity)}</p><table><thead><tr><th>evidence</th>"
+                f"<th>status</th><th>why</th><th>fix</th></tr></thead><tbody>{rows}</tbody></table>")
+
     def summary(self) -> str:
         lines = [f"Preflight for {self.identity}{' (SIMULATED tenant)' if self.simulated else ''}:"]
         for check in self.checks:

@@ -56,6 +56,15 @@ class Tenant:
         kind = "sandbox tenant (SIMULATED data)" if self.simulated else "tenant"
         return f"<{kind} {self.connection.settings.tenant}>"
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        if self.simulated:
+            return ("<div style='border:2px solid #c62828;padding:.5em'><b>SIMULATED DATA</b>: connected to the "
+                    f"built-in sandbox tenant <code>{escape(self.tenant_id)}</code>, not a real Microsoft 365 "
+                    "tenant.</div>")
+        return f"<div>Connected to tenant <code>{escape(self.tenant_id)}</code>.</div>"
+
     @property
     def simulated(self) -> bool:
         return self.connection.simulated
@@ -117,11 +126,27 @@ class Tenant:
         return exchange.message_trace_v2(self.transport, start, end, senders=senders, recipients=recipients,
                                          accepted_domains=domains)
 
-    # -- an investigation --------------------------------------------------------------------------------------------
-    def investigate(self, user: str, days: int = 14, *, save: bool = True) -> Case:
-        """Everything about one user over the last ``days`` days, as a Case (stored unless ``save`` is False)."""
+    def outbound(self, days: int = 3) -> Pull:
+        """Tenant-wide message trace for the last ``days`` days (the input of the tenant volume and campaign views)."""
         if days < 1 or days > 90:
             raise ValueError(f"days must be between 1 and 90 (message trace keeps 90 days), got {days}")
+        end = self.now()
+        return self.trace(end - timedelta(days=days), end)
+
+    # -- an investigation --------------------------------------------------------------------------------------------
+    def investigate(self, user: str | None = None, days: int = 14, *, save: bool = True) -> Case:
+        """Everything about one user over the last ``days`` days, as a Case (stored unless ``save`` is False).
+
+        ``user`` is any of their names (UPN, an address, the object id); None takes the first user on the
+        Restricted entities list, which is what a notebook run top to bottom wants.
+        """
+        if days < 1 or days > 90:
+            raise ValueError(f"days must be between 1 and 90 (message trace keeps 90 days), got {days}")
+        if user is None:
+            listed = self.restricted_users().frame
+            if listed.empty:
+                raise ToolkitError("nobody is on the Restricted entities list; name the user to investigate")
+            user = str(listed["sender"].iloc[0])
         ledger = Ledger()
         collected: dict[str, pd.DataFrame] = {}
         end = self.now()
