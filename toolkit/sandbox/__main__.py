@@ -3,6 +3,7 @@
     python -m toolkit.sandbox serve --tenant DIR [--port 0] [--latency-ms N] [--faults SPEC] [--quota-scale X]
     python -m toolkit.sandbox check --tenant DIR
     python -m toolkit.sandbox generate --out DIR [--seed N] [--users N] [--days N] [--scenarios a,b,...]
+    python -m toolkit.sandbox export --tenant DIR --out DIR2 [--user UPN] [--start ISO] [--end ISO]
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from toolkit.sandbox.faults import FaultSpecError, load_spec
-from toolkit.sandbox.snapshot import SnapshotError, load_snapshot
+from toolkit.sandbox.snapshot import SnapshotError, load_snapshot, parse_instant
 from toolkit.sandbox.tls import default_state_dir
 
 
@@ -42,7 +43,31 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated scenario names, or 'all' (default: every scenario except the "
                           "tenant-wide evidence_missing); 'list' prints them")
     gen.add_argument("--log-level", default="WARNING")
+    exp = sub.add_parser("export", help="write a tenant snapshot as the files the admin centers would give")
+    exp.add_argument("--tenant", required=True, type=Path, help="the snapshot folder")
+    exp.add_argument("--out", required=True, type=Path, help="a new (or empty) folder")
+    exp.add_argument("--user", default=None, help="only this user's part (UPN, address or object id)")
+    exp.add_argument("--start", default=None, help="ISO 8601 (default: 30 days before --end)")
+    exp.add_argument("--end", default=None, help="ISO 8601 (default: the snapshot's now)")
+    exp.add_argument("--archive-lag-hours", type=float, default=4.0,
+                     help="hours the enhanced and extended reports lack at the end (default 4)")
+    exp.add_argument("--log-level", default="WARNING")
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from toolkit.sandbox.export import ExportError, export_snapshot
+
+    try:
+        start = parse_instant(args.start) if args.start else None
+        end = parse_instant(args.end) if args.end else None
+        report = export_snapshot(args.tenant, args.out, user=args.user, start=start, end=end,
+                                 archive_lag_hours=args.archive_lag_hours)
+    except (ValueError, ExportError, SnapshotError) as exc:
+        sys.stderr.write(f"cannot export: {exc}\n")
+        return 2
+    sys.stdout.write(f"{args.out}:\n{report}\n")
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -67,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "generate":
         return _generate(args)
+    if args.command == "export":
+        return _export(args)
     if args.command == "check":
         try:
             snapshot = load_snapshot(args.tenant)
