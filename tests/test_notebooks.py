@@ -61,7 +61,8 @@ def outputs(notebook: nbformat.NotebookNode) -> list[dict]:
 
 def test_notebooks_exist_and_are_committed_without_outputs() -> None:
     names = {p.stem for p in NOTEBOOKS}
-    assert {"00_start_here", "03_outbound_spam_volume"} <= names
+    assert {"00_start_here", "01_triage_restricted_users", "02_investigate_user", "03_outbound_spam_volume",
+            "04_guided_unblock"} <= names
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") and c.get("execution_count") is None
@@ -96,3 +97,24 @@ def test_outbound_volume_notebook_draws_its_charts(sandbox_env: dict[str, str]) 
     for figure in figures:
         spec = figure["data"]["application/vnd.plotly.v1+json"]
         assert spec["data"], "an empty figure"
+
+
+def test_triage_notebook_shows_a_verdict_per_restricted_user(sandbox_env: dict[str, str]) -> None:
+    notebook = execute(ROOT / "notebooks" / "01_triage_restricted_users.ipynb", sandbox_env)
+    assert all(o.get("output_type") != "error" for o in outputs(notebook))
+    html = " ".join(str(o.get("data", {}).get("text/html", "")) for o in outputs(notebook))
+    truth = json.loads((Path(sandbox_env["M365_SANDBOX_TENANT"]) / "truth.json").read_text())
+    for sender in truth["labels"]:
+        assert sender in html  # every labelled restricted sender is in the table
+    assert "compromised" in html and "benign" in html
+
+
+def test_investigation_notebook_draws_every_chart_and_writes_a_report(sandbox_env: dict[str, str]) -> None:
+    notebook = execute(ROOT / "notebooks" / "02_investigate_user.ipynb", sandbox_env)
+    assert all(o.get("output_type") != "error" for o in outputs(notebook))
+    figures = [o for o in outputs(notebook) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(figures) == 5
+    text = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs(notebook))
+    assert "Reasons:" in text and "Plan (" in text
+    reports = list(Path(sandbox_env["M365_TOOLKIT_STORE"]).rglob("*-report.html"))
+    assert reports and "<html" in reports[0].read_text()[:200]

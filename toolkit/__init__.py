@@ -21,10 +21,15 @@ _PUBLIC = {
     "open_case": "toolkit.offline",
 }
 
+#: Subpackages reachable as attributes (``toolkit.charts``, ``toolkit.report`` ...) without importing them first.
+_MODULES = frozenset({"actions", "bundle", "charts", "evidence", "frames", "report", "ui"})
+
 __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return import_module(f"toolkit.{name}")
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

@@ -205,6 +205,19 @@ class Tenant:
                         detail="hidden rules could not be read; Graph's view (without hidden rules) is used")
         return Pull("rules", fallback.frame, [*fallback.coverage, note])
 
+    def triage(self, days: int = 14) -> pd.DataFrame:
+        """Every restricted user with the evidence engine's verdict, confidence, top reasons and next step."""
+        from toolkit.evidence import triage
+
+        return triage(self, days=days)
+
+    def assess(self, case_or_user: Case | str, days: int = 14) -> Any:
+        """The evidence engine's findings, verdict and plan for a case (investigated first when given a user)."""
+        from toolkit.evidence import assess
+
+        case = case_or_user if isinstance(case_or_user, Case) else self.investigate(case_or_user, days=days)
+        return assess(case)
+
     def open_case(self, user: str) -> Case | None:
         """The latest stored case for ``user`` (offline)."""
         return Case.latest(self.tenant_id, user, self.store_dir)

@@ -1,2 +1,13 @@
-"""ipywidgets front ends. Each only wires widgets to functions that exist without it: anything a widget does, a
-notebook cell can do. ``open_files``: pick exported files and open them as a Case."""
+"""Widgets for notebooks: thin wiring over functions that work without them.
+
+    from toolkit import ui
+    ui.triage_table(tenant)       # restricted users with verdicts; pick one to investigate
+    ui.unblock_wizard(tenant)     # remediate in Microsoft's order, unblock, watch, export
+    ui.open_files_panel()         # an offline case from exported files
+"""
+
+from toolkit.ui.open_files import open_files_panel
+from toolkit.ui.triage import triage_table
+from toolkit.ui.unblock import unblock_wizard
+
+__all__ = ["open_files_panel", "triage_table", "unblock_wizard"]
