@@ -121,11 +121,7 @@ def read_search_json(source: Source) -> FileResult:
 
 def read_records_json(source: Source) -> FileResult:
     result = start(source)
-    assert source.doc is not None
-    for record, line in zip(source.doc.records, source.doc.lines, strict=True):
-        result.records += 1
-        if not isinstance(record, dict):
-            raise source.fail(line, f"record {result.records} is a {type(record).__name__}, not an object")
+    for record, line in source.objects(result):
         checked = _record(source, line, record, {})
         _check_time(source, line, checked)
         source.check(checked, line)

@@ -79,6 +79,16 @@ class Source:
     def fail(self, line: int | None, problem: str) -> ExportFormatError:
         return ExportFormatError(self.display, line, problem)
 
+    def objects(self, result: Any) -> Iterator[tuple[dict[str, Any], int]]:
+        """The JSON document's records with their line numbers, each counted into ``result.records``; a record
+        that is not an object is refused with its line."""
+        assert self.doc is not None
+        for record, line in zip(self.doc.records, self.doc.lines, strict=True):
+            result.records += 1
+            if not isinstance(record, dict):
+                raise self.fail(line, f"record {result.records} is a {type(record).__name__}, not an object")
+            yield record, line
+
     def rows(self) -> Iterator[CsvRow]:
         """The CSV's data rows, one at a time."""
         assert self.table is not None

@@ -40,11 +40,7 @@ def _reader(kind: str, required: tuple[str, ...]) -> Callable[[Source], FileResu
     """A reader that keeps each record (dates made ISO) after checking it names ``required`` fields."""
     def read(source: Source) -> FileResult:
         result = start(source)
-        assert source.doc is not None
-        for record, line in zip(source.doc.records, source.doc.lines, strict=True):
-            result.records += 1
-            if not isinstance(record, dict):
-                raise source.fail(line, f"record {result.records} is a {type(record).__name__}, not an object")
+        for record, line in source.objects(result):
             for name in required:
                 if record.get(name) in (None, ""):
                     raise source.fail(line, f"record {result.records} has no {name!r}")

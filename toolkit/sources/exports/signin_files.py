@@ -124,11 +124,7 @@ def read_entra_csv(source: Source) -> FileResult:
 # --- Graph / Entra JSON -----------------------------------------------------------------------------------------------
 def read_graph_signins(source: Source) -> FileResult:
     result = start(source)
-    assert source.doc is not None
-    for record, line in zip(source.doc.records, source.doc.lines, strict=True):
-        result.records += 1
-        if not isinstance(record, dict):
-            raise source.fail(line, f"record {result.records} is a {type(record).__name__}, not an object")
+    for record, line in source.objects(result):
         for name in ("id", "createdDateTime"):
             if not record.get(name):
                 raise source.fail(line, f"record {result.records} has no {name!r}: not a sign-in")

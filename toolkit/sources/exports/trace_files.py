@@ -349,10 +349,7 @@ def read_v2_json(source: Source) -> FileResult:
     assert source.doc is not None
     dates = DateColumn(source.display, "Received")
     items: list[Item] = []
-    for record, line in zip(source.doc.records, source.doc.lines, strict=True):
-        result.records += 1
-        if not isinstance(record, dict):
-            raise source.fail(line, f"record {result.records} is a {type(record).__name__}, not an object")
+    for record, line in source.objects(result):
         lowered = {str(k).lower(): v for k, v in record.items()}
         item = _v2_item(source, lowered, line)
         received = lowered.get("received")
@@ -371,11 +368,7 @@ def read_v2_json(source: Source) -> FileResult:
 # --- Graph messageTraces JSON -----------------------------------------------------------------------------------------
 def read_graph_trace(source: Source) -> FileResult:
     result = start(source)
-    assert source.doc is not None
-    for record, line in zip(source.doc.records, source.doc.lines, strict=True):
-        result.records += 1
-        if not isinstance(record, dict):
-            raise source.fail(line, f"record {result.records} is a {type(record).__name__}, not an object")
+    for record, line in source.objects(result):
         for name in ("id", "recipientAddress", "receivedDateTime"):
             if not record.get(name):
                 raise source.fail(line, f"record {result.records} has no {name!r}")
