@@ -138,20 +138,21 @@ def _names(kinds: list[str]) -> list[str]:
 
 
 def _reasons(findings: list[Finding], label: Label, leaning: str) -> tuple[str, ...]:
-    if label == "compromised" or (label == "inconclusive" and leaning == "compromised"):
-        side = ["compromise"]
-    elif label == "benign" or leaning == "benign":
-        side = ["benign"]
+    """The strongest findings behind the verdict (one per indicator); for inconclusive, the strongest on each side."""
+    if label == "inconclusive":
+        sides = [("compromise", MAX_REASONS // 2), ("benign", MAX_REASONS // 2)]
+        if leaning == "benign":
+            sides.reverse()
     else:
-        side = ["compromise", "benign"]
-    chosen = sorted((f for f in findings if f.direction in side), key=lambda f: -f.strength)
-    seen: set[str] = set()
-    reasons = []
-    for item in chosen:
-        if item.indicator in seen:
-            continue
-        seen.add(item.indicator)
-        reasons.append(item.sentence)
-        if len(reasons) == MAX_REASONS:
-            break
+        sides = [("compromise" if label == "compromised" else "benign", MAX_REASONS)]
+    reasons: list[str] = []
+    for side, limit in sides:
+        seen: set[str] = set()
+        for item in sorted((f for f in findings if f.direction == side), key=lambda f: -f.strength):
+            if item.indicator in seen:
+                continue
+            seen.add(item.indicator)
+            reasons.append(item.sentence)
+            if len(seen) == limit:
+                break
     return tuple(reasons)
