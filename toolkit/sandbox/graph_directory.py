@@ -605,26 +605,25 @@ def get_method(ctx: Ctx) -> Response:
     raise _method_not_found(ctx.params["method"])
 
 
-def list_typed_methods(ctx: Ctx) -> Response:
+def _typed_methods_target(ctx: Ctx) -> tuple[str, str, Row]:
+    """The path's method segment, its @odata.type and the user, once the caller may read their methods."""
     segment = ctx.params["segment"]
     odata_type = METHOD_SEGMENTS.get(segment.lower())
     if odata_type is None:
         raise ServiceError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
-    principal = ctx.require_principal()
     user = resolve_user(ctx.state, ctx.params["user"])
-    _authorize_methods_read(principal, user)
+    _authorize_methods_read(ctx.require_principal(), user)
+    return segment, odata_type, user
+
+
+def list_typed_methods(ctx: Ctx) -> Response:
+    segment, odata_type, user = _typed_methods_target(ctx)
     listing = replace(METHODS_LISTING, context=_method_context(user, segment))
     return list_response(ctx, _methods_of(ctx.state, user, odata_type), listing, lambda m: served(m, "auth_methods"))
 
 
 def get_typed_method(ctx: Ctx) -> Response:
-    segment = ctx.params["segment"]
-    odata_type = METHOD_SEGMENTS.get(segment.lower())
-    if odata_type is None:
-        raise ServiceError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
-    principal = ctx.require_principal()
-    user = resolve_user(ctx.state, ctx.params["user"])
-    _authorize_methods_read(principal, user)
+    segment, odata_type, user = _typed_methods_target(ctx)
     _single_options(ctx.query())
     wanted = ctx.params["method"].lower()
     for method in _methods_of(ctx.state, user, odata_type):
