@@ -2,7 +2,9 @@
 """One entry point for a fresh clone: creates `.venv` when missing (or stale), then runs the job.
 
     python3 run.py lab      start the sandbox tenant (when no real tenant is configured) and JupyterLab
+    python3 run.py app      the guided unblock alone as a web page (Voila), for helpdesk staff
     python3 run.py test     run the whole test suite (what CI runs)
+    python3 run.py bench    run the benchmarks and write bench/RESULTS.md
 
 Only the standard library is used here, so it works before anything is installed.
 """
@@ -47,7 +49,7 @@ def ensure_venv() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test"}:
+    if not argv or argv[0] not in {"lab", "app", "test", "bench"}:
         print(__doc__)
         return 2
     ensure_venv()
@@ -56,6 +58,10 @@ def main(argv: list[str]) -> int:
         lint = subprocess.run([str(PY), "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
         tests = subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT)
         return lint.returncode or tests.returncode
+    if command == "bench":
+        return subprocess.run([str(PY), "-m", "bench", *rest], cwd=ROOT).returncode
+    if command == "app":
+        return subprocess.run([str(PY), "-m", "toolkit.launch", "--app", *rest], cwd=ROOT).returncode
     return subprocess.run([str(PY), "-m", "toolkit.launch", *rest], cwd=ROOT).returncode
 
 
