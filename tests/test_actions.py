@@ -246,10 +246,28 @@ def test_rules_named_by_exchange_identity_and_hidden_rules(start_tenant: StartTe
     assert (result.status, result.verified) == ("done", "yes"), result.detail
     assert next(r for r in sx.rules(t, ALICE).values() if r["displayName"] == "Backup")["isEnabled"] is False
     before = sx.exchange_rules(t, ALICE)
-    refused = actions.delete_rule(ctx, ALICE, str(hidden["RuleIdentity"])).run(confirm=True)
-    assert (refused.status, refused.reason) == ("refused", "hidden_rule"), refused.detail
-    assert "Remove-InboxRule" in refused.detail
+    # Graph cannot see a hidden rule: a reader's credential is refused by Exchange and nothing changes ...
+    reader = sx.context(sx.reader_connection(t), tmp_path / "reader.sqlite3")
+    refused = actions.delete_rule(reader, ALICE, str(hidden["RuleIdentity"])).run(confirm=True)
+    assert refused.status in ("refused", "failed") and not refused.ok, refused.detail
     assert sx.exchange_rules(t, ALICE) == before
+    # ... an Exchange administrator's goes through Exchange: disabled (read back), then removed.
+    disable = actions.disable_rule(ctx, ALICE, str(hidden["RuleIdentity"]))
+    preview = disable.preview()
+    assert preview.allowed and [c.field for c in preview.changes] == ["isEnabled"], preview.describe()
+    disabled = disable.run(confirm=actions.Confirmation(note="hidden rule deletes NDRs"))
+    assert (disabled.status, disabled.verified) == ("done", "yes"), disabled.detail
+    assert "Disable-InboxRule" in disabled.detail
+    assert next(r for r in sx.exchange_rules(t, ALICE) if r["RuleIdentity"] == hidden["RuleIdentity"])[
+        "Enabled"] is False
+    removed = actions.delete_rule(ctx, ALICE, str(hidden["RuleIdentity"])).run(confirm=True)
+    assert (removed.status, removed.verified) == ("done", "yes"), removed.detail
+    assert hidden["RuleIdentity"] not in {r["RuleIdentity"] for r in sx.exchange_rules(t, ALICE)}
+    again = actions.delete_rule(ctx, ALICE, str(hidden["RuleIdentity"])).run(confirm=True)
+    assert again.status == "nothing_to_do"
+    kinds = [(e.action, e.kind, e.status) for e in ctx.journal.entries(tenant_id=ctx.tenant_id)
+             if e.target.endswith(str(hidden["RuleIdentity"]))]
+    assert ("disable_rule", "outcome", "done") in kinds and ("delete_rule", "outcome", "done") in kinds
 
 
 def test_a_case_gives_the_evidence_hash_and_the_history(start_tenant: StartTenant, tmp_path: Path) -> None:
@@ -297,3 +315,40 @@ def test_plan_steps_map_to_actions(shared_tenant: sx.Tenant, tmp_path: Path) -> 
     ]
     with pytest.raises(ValueError, match="needs the user"):
         actions.from_step(ctx, steps[0])
+
+
+def methods_of(t: sx.Tenant, upn: str) -> dict[str, str]:
+    response = t.graph("GET", f"/users/{upn}/authentication/methods")
+    response.raise_for_status()
+    return {m["id"]: m["@odata.type"] for m in response.json()["value"]}
+
+
+def test_an_attackers_mfa_method_is_removed_and_read_back(start_tenant: StartTenant, tmp_path: Path) -> None:
+    t = start_tenant()
+    ctx = sx.context(sx.app_connection(t), tmp_path / "journal.sqlite3")
+    phone = "3179e48a-750b-4051-897c-87b9720928f7"
+    before = methods_of(t, ALICE)
+    assert before[phone] == "#microsoft.graph.phoneAuthenticationMethod"
+    action = actions.remove_auth_method(ctx, ALICE, phone)
+    preview = action.preview()
+    assert preview.allowed and "+234 8030000000" in preview.describe(), preview.describe()
+    assert action.run().status == "dry_run" and methods_of(t, ALICE) == before
+    # the reader may not remove methods: refused before any call, in words
+    reader = sx.context(sx.reader_connection(t), tmp_path / "reader.sqlite3")
+    refused = actions.remove_auth_method(reader, ALICE, phone).run(confirm=True)
+    assert refused.status == "refused" and "UserAuthenticationMethod.ReadWrite.All" in refused.detail
+    # the password is reset, never removed
+    password = actions.remove_auth_method(ctx, ALICE, "28c10230-6103-485e-b985-444c60001490").run(confirm=True)
+    assert (password.status, password.reason) == ("refused", "password_method"), password.detail
+    done = action.run(confirm=actions.Confirmation(note="registered from Lagos during the incident"))
+    assert (done.status, done.verified) == ("done", "yes"), done.detail
+    assert phone not in methods_of(t, ALICE) and len(methods_of(t, ALICE)) == len(before) - 1
+    assert actions.remove_auth_method(ctx, ALICE, phone).run(confirm=True).status == "nothing_to_do"
+    # the plan's "remove the methods the attacker registered" step maps to this action, one per method
+    step = Step(6, "review_mfa", "Remove the MFA methods the attacker registered", "new phone",
+                (ObjectRef("method", phone, "phone", ALICE),))
+    mapped = actions.from_step(ctx, step)
+    assert [type(a).__name__ for a in mapped] == ["RemoveAuthMethod"] and mapped[0].method_id == phone
+    advisory = Step(6, "review_mfa", "Review the MFA methods with the user", "",
+                    (ObjectRef("method", phone, "phone", ALICE),), required=False)
+    assert actions.from_step(ctx, advisory) == []

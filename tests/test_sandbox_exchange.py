@@ -631,3 +631,34 @@ def test_get_accepted_domain_without_a_custom_domain(start_tenant: StartTenant, 
     tenant = start_tenant(folder)
     rows = Exo(tenant, tenant.token(EXCHANGE_SCOPE)).ok("Get-AcceptedDomain")["value"]
     assert [(r["DomainName"], r["Default"]) for r in rows] == [("contoso.onmicrosoft.com", True)]
+
+
+def test_hidden_rule_disabled_then_removed_by_identity(start_tenant: StartTenant) -> None:
+    tenant = start_tenant()
+    client = Exo(tenant, tenant.token(EXCHANGE_SCOPE))
+    every = client.ok("Get-InboxRule", {"Mailbox": "alice@contoso.com", "IncludeHidden": True})["value"]
+    hidden = next(r for r in every if r["Name"] == "Hidden cleanup")
+    assert hidden["Enabled"] is True
+    identity = f"alice@contoso.com\\{hidden['RuleIdentity']}"
+    assert client.ok("Disable-InboxRule", {"Identity": identity, "Confirm": False})["value"] == []
+    again = client.ok("Get-InboxRule", {"Mailbox": "alice", "Identity": str(hidden["RuleIdentity"]),
+                                        "IncludeHidden": True})["value"]
+    assert [r["Enabled"] for r in again] == [False]
+    # disabling twice changes nothing and says so, as Exchange does
+    twice = client.ok("Disable-InboxRule", {"Mailbox": "alice", "Identity": str(hidden["RuleIdentity"])})
+    assert "no settings" in " ".join(twice.get("@adminapi.warnings", []))
+    error_of(client.post("Remove-InboxRule", {"Identity": str(hidden["RuleIdentity"])}), 400,
+             "Mailbox parameter is required")
+    error_of(client.post("Remove-InboxRule", {"Mailbox": "alice", "Identity": "99"}), 404, NOT_FOUND)
+    assert client.ok("Remove-InboxRule", {"Mailbox": "alice@contoso.com",
+                                          "Identity": str(hidden["RuleIdentity"]), "Confirm": False})["value"] == []
+    names = [r["Name"] for r in client.ok("Get-InboxRule", {"Mailbox": "alice", "IncludeHidden": True})["value"]]
+    assert names == [".", "Backup"]  # the visible rules are untouched
+
+
+def test_global_reader_cannot_change_inbox_rules(reader: Exo, exo: Exo) -> None:
+    for cmdlet in ("Disable-InboxRule", "Remove-InboxRule"):
+        error_of(reader.post(cmdlet, {"Mailbox": "alice", "Identity": "Backup"}), 400,
+                 f"The term '{cmdlet}' is not recognized")
+    names = [r["Name"] for r in exo.ok("Get-InboxRule", {"Mailbox": "alice", "IncludeHidden": True})["value"]]
+    assert "Backup" in names and "Hidden cleanup" in names

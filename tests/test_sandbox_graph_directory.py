@@ -550,3 +550,46 @@ def test_reset_password_is_delegated_returns_202_and_an_operation(start_tenant: 
     assert "password of alice@contoso.com reset by admin@contoso.com" in log_text
     for secret in (generated, "Str0ng&Unguessable!"):
         assert secret not in log_text and all(secret not in text for text in reads)
+
+
+def test_an_authentication_method_is_deleted_through_its_typed_path(start_tenant: StartTenant) -> None:
+    tenant = start_tenant()
+    token = tenant.token()
+    phone = "3179e48a-750b-4051-897c-87b9720928f7"
+    reader = tenant.token(GRAPH_SCOPE, READER_ID, READER_SECRET)
+    refused = tenant.graph("DELETE", f"/users/{ALICE}/authentication/phoneMethods/{phone}", token=reader)
+    assert refused.status_code == 403
+    analyst = delegated_token(tenant, "analyst@contoso.com")  # Security Reader: no role that may remove methods
+    assert tenant.graph("DELETE", f"/users/{ALICE}/authentication/phoneMethods/{phone}",
+                        token=analyst).status_code == 403
+    wrong_type = tenant.graph("DELETE", f"/users/{ALICE}/authentication/fido2Methods/{phone}", token=token)
+    assert error_of(wrong_type)[:2] == (404, "itemNotFound")
+    password = tenant.graph("DELETE", f"/users/{ALICE}/authentication/passwordMethods/{PASSWORD_METHOD}",
+                            token=token)
+    assert error_of(password)[:2] == (400, "badRequest")
+    assert tenant.graph("DELETE", f"/users/alice@contoso.com/authentication/phoneMethods/{phone}",
+                        token=token).status_code == 204
+    left = tenant.graph("GET", f"/users/{ALICE}/authentication/methods", token=token).json()["value"]
+    assert phone not in {m["id"] for m in left} and len(left) == 2
+    again = tenant.graph("DELETE", f"/users/{ALICE}/authentication/phoneMethods/{phone}", token=token)
+    assert error_of(again)[:2] == (404, "itemNotFound")
+
+
+def test_the_control_api_simulates_sending(start_tenant: StartTenant) -> None:
+    tenant = start_tenant()
+    now = tenant.advance(0)
+    sent = tenant.control("POST", "/send", {"sender": "alice@contoso.com", "recipients": 120, "minutes": 30})
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"added": 120, "now": now}
+    start = (parse_datetime(now) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = tenant.graph("GET", "/admin/exchange/tracing/messageTraces", params={
+        "$filter": f"receivedDateTime ge {start} and receivedDateTime le {now} and senderAddress eq "
+                   "'alice@contoso.com'"}).json()
+    assert len(body["value"]) >= 100  # one page at most; every row is the burst's
+    assert all(r["senderAddress"] == "alice@contoso.com" and r["subject"] == "Invoice overdue" for r in body["value"])
+    for wrong in ({"sender": "ghost@contoso.com", "recipients": 5}, {"sender": "alice@contoso.com", "recipients": 0},
+                  {"sender": "alice@contoso.com", "recipients": 5, "minutes": True}):
+        assert tenant.control("POST", "/send", wrong).status_code in (400, 404)
+    no_key = tenant.session().post(f"{tenant.ep.control}/send", json={"sender": "alice@contoso.com",
+                                                                       "recipients": 1}, timeout=30)
+    assert no_key.status_code == 401

@@ -2,7 +2,8 @@
 
 Rules are changed through Graph (``PATCH``/``DELETE .../mailFolders/inbox/messageRules/{id}``); a rule id from
 ``Get-InboxRule`` (the case's ``rules`` frame when Exchange answered) is matched to its Graph id by name and
-priority. Graph cannot reach hidden rules: those are refused in words. Forwarding is cleared with ``Set-Mailbox``
+priority. Graph cannot reach hidden rules: those are changed with ``Disable-``/``Remove-InboxRule`` (refused in words
+when the credential cannot run them). Forwarding is cleared with ``Set-Mailbox``
 and the block removed with ``Remove-BlockedSenderAddress`` (m365-apis.md 1.2, 5.3, 6.3, 6.4).
 
 An unblock takes effect later (usually within an hour, at most 24 hours): its outcome is ``requested`` with
@@ -14,11 +15,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pandas as pd
 
+from toolkit import permissions
 from toolkit.action_core import (
     Action,
     ActionContext,
@@ -146,13 +148,27 @@ class RuleAction(Action):
         return f"'{state.get('name')}' ({conditions}: {', '.join(does) or 'no forwarding or hiding action'})"
 
     def refusal(self, state: State) -> Plan | None:
-        if state.get("hidden"):
-            return Plan(f"Rule {self.described(state)} of {self.mailbox}.",
-                        refusal=(f"The rule is hidden: Outlook and Graph do not show it, so Graph cannot change it. "
-                                 f"Remove it in Exchange Online PowerShell: Remove-InboxRule -Mailbox "
-                                 f"'{self.mailbox}' -Identity '{self.rule_id}' (this toolkit does not call that "
-                                 "cmdlet)."), refusal_code="hidden_rule")
-        return None
+        """A hidden rule is changed through Exchange (Graph cannot see it): refused in words when this credential
+        cannot run the Exchange cmdlets."""
+        if not state.get("hidden"):
+            return None
+        check = permissions.check(self.ctx.connection, permissions.HIDDEN_RULE_NEEDS)
+        if check.ok:
+            return None
+        return Plan(f"Rule {self.described(state)} of {self.mailbox}.",
+                    refusal=(f"The rule is hidden: Outlook and Graph do not show it, so only Exchange can change it, "
+                             f"and this credential cannot: {check.message} Or run in Exchange Online PowerShell: "
+                             f"{self.cmdlet} -Mailbox '{self.mailbox}' -Identity '{self.rule_id}'."),
+                    refusal_code="hidden_rule")
+
+    #: The Exchange cmdlet that makes this change to a hidden rule.
+    cmdlet: ClassVar[str]
+
+    def invoke_hidden(self, state: State) -> Executed:
+        """The change to a hidden rule, through ``Disable-``/``Remove-InboxRule`` with its RuleIdentity."""
+        self.ctx.transport.invoke(self.cmdlet, {"Mailbox": state["mailbox"], "Identity": self.rule_id,
+                                                "Confirm": False}, source=f"exchange {self.cmdlet}")
+        return Executed(f"Changed through Exchange ({self.cmdlet}): the rule is hidden from Graph.")
 
     def rule_path(self, state: State) -> str:
         return (f"users/{quote(str(state['user_id']), safe='')}/mailFolders/inbox/messageRules/"
@@ -169,6 +185,7 @@ class DisableRule(RuleAction):
     """``PATCH .../messageRules/{id}`` isEnabled false: the rule stops running and stays for the record."""
 
     kind = "disable_rule"
+    cmdlet = "Disable-InboxRule"
 
     def plan(self, state: State) -> Plan:
         refused = self.refusal(state)
@@ -184,6 +201,8 @@ class DisableRule(RuleAction):
                     notes=("A disabled rule stays in the mailbox, for the record, and no longer runs.",))
 
     def execute(self, state: State) -> Executed:
+        if state.get("hidden"):
+            return self.invoke_hidden(state)
         self.ctx.transport.graph_send("PATCH", self.rule_path(state), source="graph PATCH messageRules",
                                       json_body={"isEnabled": False})
         return Executed()
@@ -199,6 +218,7 @@ class DeleteRule(RuleAction):
     """``DELETE .../messageRules/{id}``: the rule is gone (disabling keeps it for the record)."""
 
     kind = "delete_rule"
+    cmdlet = "Remove-InboxRule"
 
     def plan(self, state: State) -> Plan:
         refused = self.refusal(state)
@@ -213,6 +233,8 @@ class DeleteRule(RuleAction):
                            "journal and the case keep what it did.",))
 
     def execute(self, state: State) -> Executed:
+        if state.get("hidden"):
+            return self.invoke_hidden(state)
         self.ctx.transport.graph_send("DELETE", self.rule_path(state), source="graph DELETE messageRules")
         return Executed()
 

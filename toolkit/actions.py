@@ -37,6 +37,7 @@ from toolkit.action_core import (
 )
 from toolkit.action_directory import BlockSignIn, RemoveGrant, ResetPassword, RevokeSessions
 from toolkit.action_mail import ClearForwarding, DeleteRule, DisableRule, Unblock, UnblockCheck, check_unblock
+from toolkit.action_methods import RemoveAuthMethod
 from toolkit.connection import Connection
 from toolkit.journal import Entry, Journal, history
 from toolkit.passwords import HANDOVER_WARNING, NewPassword, PasswordAlreadyShown
@@ -82,6 +83,11 @@ def remove_grant(ctx: ActionContext, grant_id: str) -> RemoveGrant:
     return RemoveGrant(ctx, grant_id)
 
 
+def remove_auth_method(ctx: ActionContext, user: UserIdentity | str, method_id: str) -> RemoveAuthMethod:
+    """Remove one authentication (MFA) method of the user (the auth_methods frame's method_id)."""
+    return RemoveAuthMethod(ctx, user, method_id)
+
+
 def unblock(ctx: ActionContext, sender: str, *, override_justification: str = "") -> Unblock:
     """Remove the sender from the Restricted entities list; takes effect within about an hour."""
     return Unblock(ctx, sender, override_justification=override_justification)
@@ -97,6 +103,7 @@ RESTORE: dict[str, Callable[[ActionContext, str, dict[str, Any]], Action]] = {
     "delete_rule": lambda ctx, target, p: DeleteRule(ctx, p["mailbox"], p["rule_id"]),
     "clear_forwarding": lambda ctx, target, p: ClearForwarding(ctx, p.get("mailbox", target)),
     "remove_grant": lambda ctx, target, p: RemoveGrant(ctx, p.get("grant_id", target)),
+    "remove_auth_method": lambda ctx, target, p: RemoveAuthMethod(ctx, p["user"], p["method_id"]),
     "unblock": lambda ctx, target, p: Unblock(ctx, p.get("SenderAddress", target)),
 }
 
@@ -129,7 +136,7 @@ def reconcile(journal: Journal, connection: Any) -> list[Reconciliation]:
 
 
 #: Plan step actions (toolkit.evidence.plan) that are done by hand, or are not actions on the tenant.
-NOT_ACTIONS = frozenset({"review_mfa", "wait_for_release", "gather_evidence", "keep_blocked"})
+NOT_ACTIONS = frozenset({"wait_for_release", "gather_evidence", "keep_blocked"})
 
 
 def from_step(ctx: ActionContext, step: Any, user: UserIdentity | None = None) -> list[Action]:
@@ -157,13 +164,20 @@ def from_step(ctx: ActionContext, step: Any, user: UserIdentity | None = None) -
         return [disable_rule(ctx, ref.owner, ref.object_id) for ref in targets]
     if name == "revoke_grants":
         return [remove_grant(ctx, ref.object_id) for ref in targets]
+    if name == "review_mfa":
+        # Methods registered during the incident (a required step) are removed; an advisory review of every
+        # method is a conversation with the user, not a removal.
+        if not getattr(step, "required", True):
+            return []
+        return [remove_auth_method(ctx, ref.owner or who, ref.object_id) for ref in targets]  # type: ignore[arg-type]
     raise ValueError(f"no action for the plan step {name!r}")
 
 
 __all__ = [
     "HANDOVER_WARNING", "Action", "ActionContext", "ActionFailed", "BlockSignIn", "Change", "ClearForwarding",
     "Confirmation", "DeleteRule", "DisableRule", "Journal", "NewPassword", "PasswordAlreadyShown", "PermissionCheck",
-    "Preview", "ReadFailed", "Reconciliation", "RemoveGrant", "ResetPassword", "Result", "RevokeSessions", "Unblock",
-    "UnblockCheck", "block_sign_in", "check_unblock", "clear_forwarding", "delete_rule", "disable_rule", "from_step",
-    "history", "reconcile", "remove_grant", "reset_password", "restore", "revoke_sessions", "unblock",
+    "Preview", "ReadFailed", "Reconciliation", "RemoveAuthMethod", "RemoveGrant", "ResetPassword", "Result",
+    "RevokeSessions", "Unblock", "UnblockCheck", "block_sign_in", "check_unblock", "clear_forwarding", "delete_rule",
+    "disable_rule", "from_step", "history", "reconcile", "remove_auth_method", "remove_grant", "reset_password",
+    "restore", "revoke_sessions", "unblock",
 ]

@@ -102,6 +102,13 @@ ACTION_NEEDS: dict[str, tuple[Need, ...]] = {
              roles_delegated="the Exchange Administrator or Exchange Recipient Administrator role",
              what="changing mailbox forwarding (Set-Mailbox)"),
     ),
+    "remove_auth_method": (
+        need("graph", "UserAuthenticationMethod.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All",
+             roles_delegated="the Authentication Administrator role (Privileged Authentication Administrator for an "
+                             "administrator)",
+             what="removing an authentication (MFA) method"),
+        read_need("auth_methods"),
+    ),
     "remove_grant": (
         need("graph", "DelegatedPermissionGrant.ReadWrite.All, Directory.ReadWrite.All",
              "DelegatedPermissionGrant.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All",
@@ -115,6 +122,14 @@ ACTION_NEEDS: dict[str, tuple[Need, ...]] = {
              what="removing a restricted sender (Remove-BlockedSenderAddress)"),
     ),
 }
+
+#: Hidden inbox rules: Graph cannot see them, so they are changed with Disable-/Remove-InboxRule (m365-apis.md 5.4).
+HIDDEN_RULE_NEEDS: tuple[Need, ...] = (
+    need("exchange", _EXO_WRITE, _EXO_WRITE_DELEGATED,
+         roles_app="the Exchange Administrator or Exchange Recipient Administrator role",
+         roles_delegated="the Exchange Administrator or Exchange Recipient Administrator role",
+         what="changing a hidden inbox rule (Disable-InboxRule / Remove-InboxRule)"),
+)
 
 #: Password resets: app-only through PATCH passwordProfile, delegated through resetPassword (m365-apis.md 6.2).
 PASSWORD_NEEDS: dict[str, Need] = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import html
+import uuid
+from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from starlette.responses import HTMLResponse, Response
@@ -122,6 +124,34 @@ def state_get(ctx: Ctx) -> Response:
     })
 
 
+def send(ctx: Ctx) -> Response:
+    """Simulate a user sending now: ``{"sender", "recipients": n, "external": true, "minutes": 10}`` adds ``n``
+    delivered trace rows spread over the last ``minutes`` minutes (a burst resuming after an unblock, say)."""
+    _require_key(ctx)
+    data = ctx.json() or {}
+    sender = str(data.get("sender", "")).strip().lower()
+    count, minutes = data.get("recipients", 0), data.get("minutes", 10)
+    if ctx.state.find_user(sender) is None:
+        raise ServiceError(404, "NotFound", f"'sender' must be a user of the tenant, got {sender!r}.")
+    for name, value in (("recipients", count), ("minutes", minutes)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
+            raise ServiceError(400, "BadRequest", f"'{name}' must be a whole number from 1 to 100000.")
+    external = bool(data.get("external", True))
+    domain = "example.net" if external else sender.rsplit("@", 1)[-1]
+    now = ctx.state.now()
+    batch = uuid.uuid4().hex[:12]
+    rows = []
+    for i in range(count):
+        at = now - timedelta(seconds=minutes * 60 * (count - i) / count)
+        rows.append({"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{batch}/{i // 50}")),
+                     "senderAddress": sender, "recipientAddress": f"r{batch}{i}@{domain}",
+                     "messageId": f"<{batch}.{i // 50}@{sender.rsplit('@', 1)[-1]}>", "receivedDateTime": iso(at),
+                     "subject": "Invoice overdue", "size": 18000, "fromIP": "198.51.100.23", "toIP": "",
+                     "status": "delivered"})
+    ctx.state.add_traces(rows)
+    return json_response({"added": len(rows), "now": iso(now)})
+
+
 def quotas_reset(ctx: Ctx) -> Response:
     _require_key(ctx)
     ctx.sandbox.quotas.reset()
@@ -139,4 +169,5 @@ def routes() -> list[Route]:
         route("PUT", "/_sandbox/faults", faults_put, "control"),
         route("GET", "/_sandbox/state", state_get, "control"),
         route("POST", "/_sandbox/quotas/reset", quotas_reset, "control"),
+        route("POST", "/_sandbox/send", send, "control"),
     ]

@@ -3,7 +3,8 @@
 Reads: ``/users`` (list and get by object id or UPN), ``/me``, ``/users/{id}/authentication/methods``,
 ``/users/{id}/oauth2PermissionGrants``, ``/oauth2PermissionGrants``, ``/servicePrincipals``.
 Remediation: ``PATCH /users/{id}`` (passwordProfile, accountEnabled), ``revokeSignInSessions``, the delegated-only
-``resetPassword`` action with its long-running operation, and ``DELETE /oauth2PermissionGrants/{id}``.
+``resetPassword`` action with its long-running operation, ``DELETE /oauth2PermissionGrants/{id}`` and
+``DELETE /users/{id}/authentication/{type}Methods/{id}``.
 
 Permissions follow the Graph permission tables (least privileged first, every higher alternative accepted); where a
 call also needs a directory role, the role check mirrors Entra's "who can reset whose password" rules in a reduced
@@ -76,6 +77,11 @@ _METHODS_READ = requirement(
     application="UserAuthenticationMethod.Read.All, UserAuthenticationMethod.ReadWrite.All",
     delegated="UserAuthenticationMethod.Read, UserAuthenticationMethod.ReadWrite, UserAuthenticationMethod.Read.All, "
               "UserAuthenticationMethod.ReadWrite.All",
+)
+_METHODS_WRITE = requirement(
+    GRAPH,
+    application="UserAuthenticationMethod.ReadWrite.All",
+    delegated="UserAuthenticationMethod.ReadWrite, UserAuthenticationMethod.ReadWrite.All",
 )
 # resetPassword is delegated only. App-only callers holding the write permission reach the handler, which refuses
 # them with a clear message; others get the generic 403 here.
@@ -633,6 +639,37 @@ def get_typed_method(ctx: Ctx) -> Response:
     raise _method_not_found(ctx.params["method"])
 
 
+def delete_typed_method(ctx: Ctx) -> Response:
+    """``DELETE /users/{id}/authentication/{segment}/{id}``: the method is gone from the user.
+
+    Acting on another user needs UserAuthenticationMethod.ReadWrite.All and, delegated, the Authentication
+    Administrator or Privileged Authentication Administrator role (a privileged role for an administrator target);
+    the password method cannot be deleted (phoneauthenticationmethod-delete and friends). UNVERIFIED: the code and
+    text of the password-method refusal, and that an app-only caller is held to no directory role. Not simulated:
+    Entra refuses to delete the phone that is the user's default MFA method; snapshots do not say which is default.
+    """
+    principal = ctx.require_principal()
+    segment, odata_type, user = _typed_methods_target(ctx)
+    own = principal.user is not None and principal.user["id"] == user["id"]
+    if not own and not principal.has_any({"UserAuthenticationMethod.ReadWrite.All"}):
+        raise _denied()
+    if not own and not principal.app_only and not _may_manage(principal.directory_roles, ctx.state.user_roles(user),
+                                                              RESET_PASSWORD_ACTION_ROLES):
+        raise _denied()
+    if odata_type == METHOD_SEGMENTS["passwordmethods"]:
+        raise ServiceError(400, "badRequest", "The password authentication method can't be deleted.")
+    wanted = ctx.params["method"].lower()
+    with ctx.state.lock:
+        method = next((m for m in _methods_of(ctx.state, user, odata_type) if m["id"].lower() == wanted), None)
+        if method is None:
+            raise _method_not_found(ctx.params["method"])
+        rows = ctx.state.collection("auth_methods")
+        rows[:] = [m for m in rows if m is not method]
+    log.info("authentication method %s (%s) of %s deleted by %s", method["id"], segment, user["userPrincipalName"],
+             principal.display)
+    return Response(status_code=204)
+
+
 @dataclass(frozen=True)
 class Operation:
     """A resetPassword long-running operation (completed at once in the sandbox)."""
@@ -865,6 +902,8 @@ def routes() -> list[Route]:
               directory),
         route("GET", f"{V1}/users/{{user}}/authentication/{{segment}}/{{method}}", get_typed_method, "graph",
               _METHODS_READ, directory),
+        route("DELETE", f"{V1}/users/{{user}}/authentication/{{segment}}/{{method}}", delete_typed_method, "graph",
+              _METHODS_WRITE, directory),
         route("GET", f"{V1}/users/{{user}}/oauth2PermissionGrants", list_user_grants, "graph", _GRANTS_READ,
               directory),
         route("GET", f"{V1}/oauth2PermissionGrants", list_grants, "graph", _GRANTS_READ, directory),

@@ -129,6 +129,16 @@ class TenantState:
         hi = bisect.bisect_right(self.trace_times, end)
         return rows[lo:hi]
 
+    def add_traces(self, rows: list[dict[str, Any]]) -> None:
+        """Add message-trace rows (snapshot shape), keeping the collection in received order for bisection."""
+        with self.lock:
+            collection = self.collection("message_traces")
+            for row in rows:
+                moment = parse_instant(row["receivedDateTime"])
+                at = bisect.bisect_right(self.trace_times, moment)
+                self.trace_times.insert(at, moment)
+                collection.insert(at, row)
+
     # --- restricted senders ------------------------------------------------------------------------------------
     def _release_time(self, row: dict[str, Any]) -> datetime | None:
         """A block for the day (TemporaryBlock) lifts at the next midnight UTC after it was made."""

@@ -37,7 +37,7 @@ def apps() -> list[dict[str, Any]]:
          "secrets": [{"displayName": "sandbox secret", "value": APP_ONLY_SECRET}],
          "applicationPermissions": {
              "https://graph.microsoft.com": [*GRAPH_READ, "MailboxSettings.ReadWrite",
-                                             "UserAuthenticationMethod.Read.All",
+                                             "UserAuthenticationMethod.ReadWrite.All",
                                              "DelegatedPermissionGrant.ReadWrite.All", "User.RevokeSessions.All",
                                              "User-PasswordProfile.ReadWrite.All", "User.EnableDisableAccount.All",
                                              "Application.Read.All"],
