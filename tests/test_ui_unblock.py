@@ -5,6 +5,8 @@ the block gone once the simulated clock passes the delay. The widgets only call 
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -62,14 +64,16 @@ def test_the_wizard_remediates_unblocks_and_watches(start_tenant: StartTenant, t
     assert not sx.grant_exists(t, GRANT)
     assert all(r["isEnabled"] is False for r in sx.rules(t, ALICE).values() if r["displayName"] in (".", "Backup"))
 
-    # The hidden rule cannot be changed through Graph: the analyst removes it in PowerShell and says so.
-    rules_step = next(i for i, s in enumerate(wizard.steps) if s.step.action == "disable_rules")
-    assert any(r is not None and r.reason == "hidden_rule" for r in wizard.steps[rules_step].results)
-    assert "Disable the suspicious inbox rules" in wizard.missing()
-    with pytest.raises(ValueError):
-        wizard.done_by_hand(rules_step, "")
-    wizard.done_by_hand(rules_step, "Remove-InboxRule 'Hidden cleanup' in Exchange Online PowerShell")
+    # Graph cannot see the hidden rule: it was disabled through Exchange (Disable-InboxRule) and read back there.
+    hidden = next(r for r in sx.exchange_rules(t, ALICE) if r["Name"] == "Hidden cleanup")
+    assert hidden["Enabled"] is False
+    # The phone the attacker registered is gone; Alice's own authenticator app stays.
+    methods = t.graph("GET", f"/users/{ALICE}/authentication/methods").json()["value"]
+    assert "+234 8030000000" not in {m.get("phoneNumber") for m in methods}
+    assert "Alice's iPhone" in {m.get("displayName") for m in methods}
     assert wizard.missing() == []
+    with pytest.raises(ValueError):
+        wizard.done_by_hand(0, "")
 
     with pytest.raises(UnblockRefused, match="not alice"):
         wizard.unblock("alice@contoso.co")
@@ -89,7 +93,7 @@ def test_the_wizard_remediates_unblocks_and_watches(start_tenant: StartTenant, t
     history = wizard.history()
     done = set(history["action"])
     assert {"reset_password", "clear_forwarding", "disable_rule", "remove_grant", "revoke_sessions",
-            "unblock"} <= done
+            "remove_auth_method", "unblock"} <= done
     folder = wizard.export(tmp_path / "bundles")
     assert folder.is_dir() and folder.with_name(folder.name + ".zip").is_file()
 
@@ -142,6 +146,83 @@ def test_the_widgets_call_the_wizard(start_tenant: StartTenant, tmp_path: Path) 
     view.export_button.click()
     assert "Case bundle" in view.aftercare_output.value
     assert list((tmp_path / "bundles").glob("*.zip"))
+
+
+def wait_for(condition, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_aftercare_watch_warns_when_the_burst_resumes(start_tenant: StartTenant, tmp_path: Path) -> None:
+    t = start_tenant()
+    view = unblock_wizard(toolkit_tenant(t, tmp_path / "store"), out_dir=tmp_path / "bundles")
+    view.wizard.verify_wait = 0.05
+    view.picker.value = ALICE
+    view.choose_button.click()
+    wizard = view.wizard
+    assert wizard.unblock(ALICE, justification="test of the watch").status == "requested"
+    t.advance(130)  # the unblock takes effect
+
+    # The widget's watch: the first check runs at once, the next in ten minutes; the analyst stops it.
+    view.watch_button.click()
+    assert view.watch_button.description == "Stop watching"
+    assert wait_for(lambda: "block lifted" in view.watch_log.value), view.watch_log.value
+    assert "burst" not in view.watch_log.value.lower()
+    view.watch_button.click()
+    assert wait_for(lambda: "The watch has ended" in view.watch_log.value), view.watch_log.value
+    assert view.watch_button.description == "Start watching" and not wizard.watcher.running
+
+    # A short watch: quiet at first, then the attacker sends again and the watch says so.
+    seen: list[object] = []
+
+    def shown(result: object) -> None:
+        seen.append(result)
+        view.show_check(result)  # type: ignore[arg-type]
+
+    watch = wizard.watch(hours=1, duration=timedelta(seconds=4), every=timedelta(seconds=0.4), on_check=shown,
+                         on_end=view.watch_ended)
+    assert wait_for(lambda: len(seen) >= 1)
+    first = seen[0]
+    assert not first.burst and first.in_effect  # type: ignore[attr-defined]
+    assert view.block_box.layout.display == "none"
+    sent = t.control("POST", "/send", {"sender": ALICE, "recipients": 400, "minutes": 20})
+    assert sent.status_code == 200, sent.text
+    assert watch.join(30)
+    bursts = [c for c in watch.checks if c.burst]
+    assert bursts and bursts[0].recent_recipients >= 400 and watch.checks.index(bursts[0]) > 0
+    assert "burst has resumed" in view.watch_log.value and view.block_box.layout.display is None
+    assert view.watch_log.value.count("The watch has ended") == 2
+
+    # The safe next step is one click away, and journaled.
+    view.block_button.click()
+    assert "Not blocked" in view.aftercare_output.value and sx.user(t, ALICE)["accountEnabled"] is True
+    view.block_note.value = "burst resumed after the unblock"
+    view.block_button.click()
+    assert "done" in view.aftercare_output.value, view.aftercare_output.value
+    assert sx.user(t, ALICE)["accountEnabled"] is False
+    assert "block_sign_in" in set(wizard.history()["action"])
+
+
+def test_the_unblock_limit_is_reported_through_the_wizard(start_tenant: StartTenant, tmp_path: Path) -> None:
+    t = start_tenant(sx.tenant_copy(tmp_path, {ALICE: {"unblocksUsed": 2}}))  # the small tenant allows 2
+    view = unblock_wizard(toolkit_tenant(t, tmp_path / "store"), out_dir=tmp_path / "bundles")
+    view.wizard.verify_wait = 0.05
+    view.picker.value = ALICE
+    view.choose_button.click()
+    view.typed.value = ALICE
+    view.justification.value = "the analyst overrides, but Microsoft has the last word"
+    view.unblock_button.click()
+    shown = view.unblock_output.value
+    assert "failed" in shown and "Microsoft Support" in shown and "Nothing was changed" in shown, shown
+    assert ALICE in sx.blocked(t)
+    result = view.wizard.unblock_result
+    assert result is not None and result.reason == "unblock_limit"
+    outcome = view.wizard.journal.get(result.outcome_id or "")
+    assert outcome is not None and outcome.status == "failed"
 
 
 def test_a_pending_intent_is_reconciled_when_the_wizard_starts(start_tenant: StartTenant, tmp_path: Path,

@@ -10,6 +10,8 @@
     w.run(0, "compromised: hiding rule", confirm=True)   # dry run unless confirm=True
     w.unblock("alice@contoso.com")              # only when the required steps are done, or with a justification
     w.aftercare(hours=3)                        # is the block gone, and did the burst resume?
+    w.watch(hours=1, duration=timedelta(hours=3), every=timedelta(minutes=10), on_check=print)  # in the background
+    w.block_sign_in("burst resumed", confirm=True)                 # when it does
     w.export(out_dir)                           # the case bundle
 
 Only wiring: the logic lives in :class:`Wizard`, whose methods call ``toolkit.actions``, ``toolkit.evidence``,
@@ -30,6 +32,7 @@ import pandas as pd
 from IPython.display import display
 
 from toolkit import actions, charts
+from toolkit.aftercare import Aftercare, Watch, aftercare, usual_recipients
 from toolkit.ui.triage import BADGE, sort_by_risk
 
 log = logging.getLogger(__name__)
@@ -75,35 +78,6 @@ class StepState:
         return bool(self.step.required)
 
 
-@dataclass(frozen=True)
-class Aftercare:
-    """After an unblock: is the block gone, and is the user sending like before the incident or bursting again?"""
-
-    check: actions.UnblockCheck
-    hours: int
-    recent_recipients: int
-    baseline_recipients: float  # usual recipients in a window of ``hours`` before the incident
-    burst: bool
-
-    @property
-    def in_effect(self) -> bool:
-        return self.check.in_effect
-
-    def describe(self) -> str:
-        lines = [self.check.detail,
-                 f"Recipients in the last {self.hours} h: {self.recent_recipients} "
-                 f"(usual for {self.hours} h: {self.baseline_recipients:.0f})."]
-        if self.burst:
-            lines.append("WARNING: the burst has resumed. The account may still be controlled by someone else: "
-                         "block sign-in and investigate again before it is restricted again.")
-        else:
-            lines.append("No burst: sending looks normal.")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.describe()
-
-
 class Wizard:
     """The guided unblock without widgets: every button of :func:`unblock_wizard` calls one method here."""
 
@@ -125,6 +99,7 @@ class Wizard:
         self.steps: list[StepState] = []
         self.unblock_step: Any = None
         self.unblock_result: actions.Result | None = None
+        self.watcher: Watch | None = None
 
     # -- step 1: choose ----------------------------------------------------------------------------------------------
     def users(self) -> list[tuple[str, str]]:
@@ -223,13 +198,26 @@ class Wizard:
         """Read the Restricted entities list again, and count the user's recipients in the last ``hours`` hours
         against the usual count for such a window before the incident (a burst is 3x usual, at least 20)."""
         ctx = self._require_case()
-        check = actions.check_unblock(ctx, self.user or "")
-        end = self.tenant.now()
-        recent = self.tenant.trace(end - timedelta(hours=hours), end, senders=(self.user,)).frame
-        recent_count = int((recent["sender"].str.lower() == self.user).sum()) if len(recent) else 0
-        baseline = usual_recipients(self.case.frames.get("trace"), self.user or "", hours)
-        burst = recent_count > max(3 * baseline, 20)
-        return Aftercare(check, hours, recent_count, baseline, burst)
+        return aftercare(ctx, self.tenant, self.case, hours)
+
+    def watch(self, *, hours: int = 1, duration: timedelta = timedelta(hours=3),
+              every: timedelta = timedelta(minutes=10), on_check: Any = None, on_end: Any = None) -> Watch:
+        """Check every ``every`` for ``duration`` (in the background) whether the block is gone and whether the
+        burst resumed in the last ``hours`` hours; ``on_check`` gets each result. Returns the running watch."""
+        self._require_case()
+        if self.watcher is not None and self.watcher.running:
+            self.watcher.stop()
+        self.watcher = Watch(lambda: self.aftercare(hours), duration=duration, every=every, on_check=on_check,
+                             on_end=on_end)
+        return self.watcher.start()
+
+    def block_sign_in(self, note: str, *, confirm: bool = False) -> actions.Result:
+        """Block the user's sign-in (when the burst resumes): a journaled dry run unless ``confirm``."""
+        ctx = self._require_case()
+        if confirm and not note.strip():
+            raise ValueError("write a note first: the journal records why each change was made")
+        confirmation = actions.Confirmation(note=note.strip()) if confirm else False
+        return actions.block_sign_in(ctx, self.case.user).run(confirm=confirmation)
 
     def export(self, out_dir: Path) -> Path:
         """The case bundle (HTML report, evidence as Parquet, journal entries, manifest) under ``out_dir``."""
@@ -245,23 +233,14 @@ class Wizard:
         return actions.history(self.case, self.journal)
 
 
-def usual_recipients(trace: pd.DataFrame | None, sender: str, hours: int) -> float:
-    """The median number of recipients per day the sender reached, scaled to ``hours`` hours."""
-    if trace is None or trace.empty or "sender" not in trace:
-        return 0.0
-    rows = trace[trace["sender"].astype(str).str.lower() == sender.lower()]
-    if rows.empty:
-        return 0.0
-    days = pd.to_datetime(rows["received"], utc=True).dt.floor("D")
-    per_day = days.value_counts()
-    span = pd.date_range(days.min(), days.max(), freq="D")
-    per_day = per_day.reindex(span, fill_value=0)
-    return float(per_day.median()) * hours / 24
-
-
 # -- the widgets (thin wiring) ---------------------------------------------------------------------------------------
 def _pre(text: str) -> str:
     return f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>"
+
+
+def _line(text: str, colour: str = "") -> str:
+    style = f" style='color:{colour};font-weight:bold'" if colour else ""
+    return f"<div{style}>{escape(text)}</div>"
 
 
 class StepWidget(widgets.VBox):
@@ -356,9 +335,23 @@ class UnblockWizard(widgets.VBox):
         self.unblock_button.on_click(lambda _: self.do_unblock())
         self.unblock_output = widgets.HTML()
         # 5 aftercare
-        self.hours = widgets.BoundedIntText(value=3, min=1, max=48, description="hours")
+        short = {"description_width": "initial"}
+        self.hours = widgets.BoundedIntText(value=3, min=1, max=48, description="window (h)", style=short,
+                                            layout=widgets.Layout(width="9em"))
         self.check_button = widgets.Button(description="Check now", icon="refresh")
         self.check_button.on_click(lambda _: self.do_aftercare())
+        self.watch_hours = widgets.BoundedIntText(value=3, min=1, max=72, description="watch for (h)", style=short,
+                                                  layout=widgets.Layout(width="11em"))
+        self.every = widgets.BoundedIntText(value=10, min=1, max=240, description="every (min)", style=short,
+                                            layout=widgets.Layout(width="10em"))
+        self.watch_button = widgets.Button(description="Start watching", icon="eye")
+        self.watch_button.on_click(lambda _: self.do_watch())
+        self.watch_log = widgets.HTML()
+        self.block_note = widgets.Text(placeholder="why (recorded in the journal)", layout=widgets.Layout(width="50%"))
+        self.block_button = widgets.Button(description="Block sign-in", button_style="danger", icon="ban")
+        self.block_button.on_click(lambda _: self.do_block())
+        self.block_box = widgets.HBox([self.block_note, self.block_button])
+        self.block_box.layout.display = "none"
         self.export_button = widgets.Button(description="Export case bundle", icon="download")
         self.export_button.on_click(lambda _: self.do_export())
         self.aftercare_output = widgets.HTML()
@@ -371,8 +364,12 @@ class UnblockWizard(widgets.VBox):
             head("3. Remediation, in Microsoft's order"), self.checklist,
             head("4. Unblock"), self.status, widgets.HBox([self.typed, self.unblock_button]), self.justification,
             self.unblock_output,
-            head("5. Aftercare"), widgets.HBox([self.hours, self.check_button, self.export_button]),
-            self.aftercare_output,
+            head("5. Aftercare"),
+            widgets.HTML("<i>Watch the user's sending after the unblock: if the burst resumes, block sign-in and "
+                         "investigate again before the account is restricted again.</i>"),
+            widgets.HBox([self.hours, self.check_button]),
+            widgets.HBox([self.watch_hours, self.every, self.watch_button]), self.watch_log, self.block_box,
+            self.aftercare_output, self.export_button,
         ])
         self.later.layout.display = "none"
         super().__init__([self.pending_html, head("1. Choose a restricted user"), self.badges,
@@ -420,9 +417,59 @@ class UnblockWizard(widgets.VBox):
 
     def do_aftercare(self) -> None:
         try:
-            self.aftercare_output.value = _pre(self.wizard.aftercare(hours=int(self.hours.value)).describe())
+            care = self.wizard.aftercare(hours=int(self.hours.value))
         except Exception as exc:
             self.aftercare_output.value = _pre(f"Check failed: {exc}")
+            return
+        self.aftercare_output.value = _pre(care.describe())
+        if care.burst:
+            self.block_box.layout.display = None
+
+    def do_watch(self) -> None:
+        watcher = self.wizard.watcher
+        if watcher is not None and watcher.running:
+            watcher.stop()  # the watch ends at once, and watch_ended says so
+            return
+        try:
+            self.wizard.watch(hours=int(self.hours.value), duration=timedelta(hours=int(self.watch_hours.value)),
+                              every=timedelta(minutes=int(self.every.value)), on_check=self.show_check,
+                              on_end=self.watch_ended)
+        except Exception as exc:
+            self.watch_log.value = _pre(f"Watch not started: {exc}")
+            return
+        self.watch_log.value = _line(f"Watching {self.wizard.user} for {self.watch_hours.value} h, every "
+                                     f"{self.every.value} min (this page must stay open).")
+        self.watch_button.description, self.watch_button.icon = "Stop watching", "stop"
+
+    def show_check(self, result: Aftercare | Exception) -> None:
+        """Called from the watch's thread with each check."""
+        if isinstance(result, Exception):
+            self.watch_log.value += _line(f"Check failed: {result}", "#c62828")
+            return
+        when = result.at.strftime("%H:%M UTC") if result.at else ""
+        state = "block lifted" if result.in_effect else "still restricted"
+        text = f"{when}: {state}; {result.recent_recipients} recipients in the last {result.hours} h " \
+               f"(usual {result.baseline_recipients:.0f})."
+        if result.burst:
+            self.watch_log.value += _line(text + " WARNING: the burst has resumed: block sign-in and investigate "
+                                                 "again.", "#c62828")
+            self.block_box.layout.display = None
+        else:
+            self.watch_log.value += _line(text)
+
+    def watch_ended(self) -> None:
+        """Called from the watch's thread when it ends."""
+        self.watch_button.description, self.watch_button.icon = "Start watching", "eye"
+        self.watch_log.value += _line("The watch has ended.")
+
+    def do_block(self) -> None:
+        try:
+            result = self.wizard.block_sign_in(self.block_note.value, confirm=True)
+        except Exception as exc:
+            self.aftercare_output.value = _pre(f"Not blocked: {exc}")
+            return
+        self.aftercare_output.value = _pre(f"Block sign-in: {result.status} (verified: {result.verified})\n"
+                                           f"{result.detail}")
 
     def do_export(self) -> None:
         try:
@@ -449,5 +496,5 @@ def unblock_wizard(tenant: Any, *, days: int = 14, out_dir: Path | None = None) 
     return UnblockWizard(Wizard(tenant, days=days), out_dir=out_dir)
 
 
-__all__ = ["Aftercare", "StepState", "UnblockRefused", "UnblockWizard", "Wizard", "unblock_wizard",
+__all__ = ["Aftercare", "StepState", "UnblockRefused", "UnblockWizard", "Watch", "Wizard", "unblock_wizard",
            "usual_recipients"]
