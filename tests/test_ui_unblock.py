@@ -5,6 +5,8 @@ the block gone once the simulated clock passes the delay. The widgets only call 
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from tests import actions_support as sx
 from tests import test_notebooks as nb
-from tests.conftest import StartTenant
+from tests.conftest import SMALL_TENANT, StartTenant
 from toolkit.tenant import Tenant as ToolkitTenant
 from toolkit.ui.unblock import UnblockRefused, UnblockWizard, Wizard, unblock_wizard
 
@@ -27,8 +29,28 @@ def toolkit_tenant(t: sx.Tenant, store: Path) -> ToolkitTenant:
     return ToolkitTenant(sx.app_connection(t), store_dir=store, quiet=True)
 
 
+#: The audit record of the attacker registering their phone as Alice's MFA method, 3 minutes after signing in from
+#: Nigeria (the small tenant's phone method carries no date, as Graph gives none for phones).
+PHONE_REGISTERED = {
+    "Id": "a0d1e2f3-0000-4000-8000-000000000011", "RecordType": 8, "CreationTime": "2026-11-19T20:04:00",
+    "Operation": "User registered security info", "OrganizationId": "7f3c1a52-9d4e-4b8a-a6f1-3e2d5c7b9a10",
+    "UserType": 0, "UserKey": "10032ALICE0000001@7f3c1a52-9d4e-4b8a-a6f1-3e2d5c7b9a10",
+    "Workload": "AzureActiveDirectory", "ResultStatus": "Success", "ObjectId": ALICE, "UserId": ALICE,
+    "ClientIP": "185.220.101.7", "AzureActiveDirectoryEventType": 1, "Parameters": [], "ModifiedProperties": [],
+    "ExtendedProperties": [{"Name": "extendedAuditEventCategory", "Value": "User"}],
+    "Actor": [{"ID": ALICE, "Type": 5}], "Target": [{"ID": ALICE, "Type": 5}]}
+
+
+def tenant_with_attacker_phone(tmp_path: Path) -> Path:
+    folder = tmp_path / "tenant_phone"
+    shutil.copytree(SMALL_TENANT, folder)
+    with (folder / "audit.jsonl").open("a") as audit:
+        audit.write(json.dumps(PHONE_REGISTERED) + "\n")
+    return folder
+
+
 def test_the_wizard_remediates_unblocks_and_watches(start_tenant: StartTenant, tmp_path: Path) -> None:
-    t = start_tenant()
+    t = start_tenant(tenant_with_attacker_phone(tmp_path))
     wizard = Wizard(toolkit_tenant(t, tmp_path / "store"), verify_wait=0.05)
     assert wizard.pending == []
     assert wizard.users()[0][1] == ALICE  # riskiest first
@@ -143,6 +165,9 @@ def test_the_widgets_call_the_wizard(start_tenant: StartTenant, tmp_path: Path) 
     t.advance(130)
     view.check_button.click()
     assert "no longer restricted" in view.aftercare_output.value
+    view.history_button.click()
+    journal = view.history_output.value
+    assert "remove_grant" in journal and "consent phishing app" in journal and "override for the test" in journal
     view.export_button.click()
     assert "Case bundle" in view.aftercare_output.value
     assert list((tmp_path / "bundles").glob("*.zip"))

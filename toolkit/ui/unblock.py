@@ -354,6 +354,9 @@ class UnblockWizard(widgets.VBox):
         self.block_box.layout.display = "none"
         self.export_button = widgets.Button(description="Export case bundle", icon="download")
         self.export_button.on_click(lambda _: self.do_export())
+        self.history_button = widgets.Button(description="Show the journal", icon="list")
+        self.history_button.on_click(lambda _: self.do_history())
+        self.history_output = widgets.HTML()
         self.aftercare_output = widgets.HTML()
 
         def head(text: str) -> widgets.HTML:
@@ -369,7 +372,7 @@ class UnblockWizard(widgets.VBox):
                          "investigate again before the account is restricted again.</i>"),
             widgets.HBox([self.hours, self.check_button]),
             widgets.HBox([self.watch_hours, self.every, self.watch_button]), self.watch_log, self.block_box,
-            self.aftercare_output, self.export_button,
+            self.aftercare_output, widgets.HBox([self.export_button, self.history_button]), self.history_output,
         ])
         self.later.layout.display = "none"
         super().__init__([self.pending_html, head("1. Choose a restricted user"), self.badges,
@@ -470,6 +473,22 @@ class UnblockWizard(widgets.VBox):
             return
         self.aftercare_output.value = _pre(f"Block sign-in: {result.status} (verified: {result.verified})\n"
                                            f"{result.detail}")
+
+    def do_history(self) -> None:
+        """The case's journal entries: every intent, outcome and read-back, oldest first."""
+        try:
+            table = self.wizard.history()
+        except Exception as exc:
+            self.history_output.value = _pre(f"Journal not shown: {exc}")
+            return
+        if not len(table):
+            self.history_output.value = "<i>No journal entries for this user yet.</i>"
+            return
+        shown = table[["recorded_at", "kind", "action", "target", "status", "verified", "dry_run", "actor", "note",
+                       "justification"]].copy()
+        shown["recorded_at"] = shown["recorded_at"].dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.history_output.value = ("<div style='max-height:24em;overflow:auto'>"
+                                     + shown.to_html(index=False, escape=True, na_rep="") + "</div>")
 
     def do_export(self) -> None:
         try:
