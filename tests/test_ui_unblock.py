@@ -172,6 +172,12 @@ def test_the_widgets_call_the_wizard(start_tenant: StartTenant, tmp_path: Path) 
     assert "Case bundle" in view.aftercare_output.value
     assert list((tmp_path / "bundles").glob("*.zip"))
 
+    # Investigated again, the audit log shows the unblock (anyone's counts against the allowance).
+    assert "none in the audit log" in view.status.value
+    view.choose_button.click()
+    assert view.wizard.unblocks_in_audit() == 1
+    assert "1 in the audit log" in view.status.value and "1 recorded in this journal" in view.status.value
+
 
 def wait_for(condition, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds

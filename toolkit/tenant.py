@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from toolkit import frames
 from toolkit.case import Case
 from toolkit.connection import Connection, connect_settings, open_connection
 from toolkit.coverage import Coverage, Ledger
@@ -31,6 +32,10 @@ from toolkit.sources.graph import UserIdentity
 from toolkit.transport import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+#: How far back an investigation looks for earlier unblocks of the user (the unified audit log keeps 180 days on
+#: standard licences; Microsoft does not say over what period the unblock allowance counts).
+UNBLOCK_LOOKBACK = timedelta(days=90)
 
 
 @dataclass
@@ -178,8 +183,7 @@ class Tenant:
             ("auth_methods", lambda: keep(graph.auth_methods(self.transport, identity))),
             ("grants", lambda: keep(graph.grants(self.transport, identity))),
             ("alerts", lambda: keep(graph.alerts(self.transport, start, end, identity))),
-            ("audit", lambda: keep(exchange.audit(self.transport, start, end,
-                                                  user_ids=(identity.upn, *identity.addresses)))),
+            ("audit", lambda: keep(self._audit(identity, start, end))),
         ]
         bar = progress(len(steps), f"Collecting {identity.upn}", quiet=self.quiet)
         for label, run in steps:
@@ -193,6 +197,20 @@ class Tenant:
         for gap in case.gaps():
             log.warning("%s", gap)
         return case
+
+    def _audit(self, identity: UserIdentity, start: datetime, end: datetime) -> Pull:
+        """What the user did (records where they are the actor), and every unblock of them by anyone over the last
+        ``UNBLOCK_LOOKBACK`` (admins' Remove-BlockedSenderAddress, which counts against the user's allowance)."""
+        own = exchange.audit(self.transport, start, end, user_ids=(identity.upn, *identity.addresses))
+        unblocks = exchange.audit(self.transport, min(start, end - UNBLOCK_LOOKBACK), end,
+                                  operations=("Remove-BlockedSenderAddress",))
+        names = {a.lower() for a in (identity.upn, identity.primary_smtp, *identity.addresses) if a}
+        mentions = unblocks.frame[[
+            any(n in f"{o} {p}".lower() for n in names)
+            for o, p in zip(unblocks.frame["object_id"].astype(str), unblocks.frame["parameters"].astype(str),
+                            strict=True)]] if len(unblocks.frame) else unblocks.frame
+        merged = frames.concat("audit", [own.frame, mentions], dedupe=True)
+        return Pull("audit", merged, [*own.coverage, *unblocks.coverage])
 
     def _rules(self, identity: UserIdentity, domains: tuple[str, ...] | list[str]) -> Pull:
         """Inbox rules from Exchange (hidden ones included), or from Graph when the role lacks Get-InboxRule."""

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import logging
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,9 +213,30 @@ def remove_blocked_sender_address(inv: Invocation) -> Output:
                             f"The sender '{sender}' has been unblocked too many times ({limit}) and can't be removed "
                             "from the Restricted entities list any more. Only Microsoft Support can release this "
                             "sender; open a service request.") from None
+    admin_audit(inv, "Remove-BlockedSenderAddress", sender,
+                [("SenderAddress", sender), *([("Reason", inv.args["Reason"])] if inv.args.get("Reason") else [])])
     log.info("unblock of %s requested by %s; effective at %s", sender, inv.principal.display,
              pending.effective_at.isoformat())
     return Output([])
+
+
+def admin_audit(inv: Invocation, operation: str, object_id: str, parameters: list[tuple[str, str]]) -> None:
+    """Record an admin cmdlet in the unified audit log (an ExchangeAdmin record, RecordType 1), as Exchange does.
+
+    UNVERIFIED: what UserId an app-only caller gets (here the app's client id) and the audit latency (Microsoft
+    says records can take 60-90 minutes or more to appear; the sandbox records them at once, at the simulated now).
+    """
+    principal = inv.principal
+    actor = str(principal.user["userPrincipalName"]) if principal.user is not None else principal.claims.app_id
+    key = str(principal.user["id"]) if principal.user is not None else principal.claims.app_id
+    state = inv.state
+    record = {"Id": str(uuid.uuid4()), "RecordType": 1,
+              "CreationTime": state.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "Operation": operation,
+              "OrganizationId": state.tenant_id, "UserType": 2, "UserKey": key, "Workload": "Exchange",
+              "ResultStatus": "True", "ObjectId": object_id, "UserId": actor, "ClientIP": "",
+              "Parameters": [{"Name": k, "Value": v} for k, v in parameters]}
+    with state.lock:
+        state.collection("audit").append(record)
 
 
 # --- outbound spam policy ------------------------------------------------------------------------------------------
@@ -320,6 +342,8 @@ def set_mailbox(inv: Invocation) -> Output:
             return Output([], warnings=[f"The command completed successfully but no settings of '{name}' have been "
                                         "modified."])
         box["WhenChanged"] = exo_datetime(state.now())
+    admin_audit(inv, "Set-Mailbox", str(box.get("Identity") or box["PrimarySmtpAddress"]),
+                [(k, "" if after[k] is None else str(after[k])) for k in after if after[k] != before[k]])
     log.info("Set-Mailbox %s by %s: %s -> %s", identity, inv.principal.display, before, after)
     return Output([])
 
@@ -598,6 +622,8 @@ def disable_inbox_rule(inv: Invocation) -> Output:
                                         f"'{box['PrimarySmtpAddress']}\\{rule_identity(rule['id'])}' have been "
                                         "modified."])
         rule["isEnabled"] = False
+    admin_audit(inv, "Disable-InboxRule", f"{box['PrimarySmtpAddress']}\\{rule.get('displayName')}",
+                [("Identity", inv.args["Identity"])])
     log.info("inbox rule %s (%s) of %s disabled by %s (Disable-InboxRule)", rule["id"], rule.get("displayName"),
              owner["userPrincipalName"], inv.principal.display)
     return Output([])
@@ -605,9 +631,11 @@ def disable_inbox_rule(inv: Invocation) -> Output:
 
 def remove_inbox_rule(inv: Invocation) -> Output:
     with inv.state.lock:
-        _, owner, rule = _rule_to_change(inv)
+        box, owner, rule = _rule_to_change(inv)
         rows = inv.state.collection("message_rules")
         rows[:] = [r for r in rows if r is not rule]
+    admin_audit(inv, "Remove-InboxRule", f"{box['PrimarySmtpAddress']}\\{rule.get('displayName')}",
+                [("Identity", inv.args["Identity"])])
     log.info("inbox rule %s (%s) of %s removed by %s (Remove-InboxRule)", rule["id"], rule.get("displayName"),
              owner["userPrincipalName"], inv.principal.display)
     return Output([])

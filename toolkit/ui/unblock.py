@@ -170,8 +170,15 @@ class Wizard:
 
     # -- step 4: unblock ---------------------------------------------------------------------------------------------
     def unblocks_used(self) -> int:
+        """Unblocks of the user this journal recorded (this toolkit's own)."""
         ctx = self._require_case()
         return self.journal.unblocks_used(ctx.tenant_id, self.user or "")
+
+    def unblocks_in_audit(self) -> int | None:
+        """Unblocks of the user by anyone that the investigation found in the audit log (None: none seen, which
+        may also mean the audit log was not readable)."""
+        self._require_case()
+        return self.assessment.verdict.lifecycle.unblocks_used
 
     def unblock_preview(self, justification: str = "") -> actions.Preview:
         ctx = self._require_case()
@@ -403,8 +410,12 @@ class UnblockWizard(widgets.VBox):
         state = ("<b style='color:#2e7d32'>The required steps are done.</b>" if not missing else
                  "<b style='color:#c62828'>Not yet:</b> " + escape("; ".join(missing)) +
                  " (or type a justification to override).")
-        self.status.value = (f"{state}<br>Unblocks of {escape(self.wizard.user or '')} recorded in this journal: "
-                             f"{used} (Microsoft limits them). An unblock takes effect within about an hour.")
+        seen = self.wizard.unblocks_in_audit()
+        audit = (f"{seen} in the audit log (last 90 days, by anyone)" if seen is not None else
+                 "none in the audit log (last 90 days)")
+        self.status.value = (f"{state}<br>Unblocks of {escape(self.wizard.user or '')}: {audit}; {used} recorded in "
+                             "this journal. Microsoft limits how many times an account can be unblocked and does not "
+                             "say how many are left. An unblock takes effect within about an hour.")
 
     def do_unblock(self) -> None:
         try:
