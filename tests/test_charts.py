@@ -16,7 +16,7 @@ import pytest
 
 from toolkit import charts, frames
 from toolkit.case import Case
-from toolkit.charts import geo, grouping, hourly, marks, theme
+from toolkit.charts import geo, grouping, hourly, marks, theme, worldmap
 from toolkit.charts.theme import is_no_data
 from toolkit.coverage import Ledger
 from toolkit.frames import FrameError
@@ -91,6 +91,8 @@ def test_volume_bars_limits_and_marks(burst_trace: pd.DataFrame) -> None:
     assert fig.layout.yaxis.range[1] >= 400
     assert [pd.Timestamp(s.x0) for s in marks.shapes_named(fig, marks.RESTRICTION)] == [created]
     assert [pd.Timestamp(s.x0) for s in marks.shapes_named(fig, marks.RELEASE)] == [created.ceil("D")]
+    # near the right edge the label goes before the line rather than off the plot
+    assert next(a for a in fig.layout.annotations if a.name == marks.RESTRICTION).xanchor == "right"
     assert [pd.Timestamp(s.x0) for s in marks.shapes_named(fig, marks.EVENT)] == [at(10 * 24 + 16)]
     daily = meta_traces(fig, "daily")[0]
     running = pd.Series(list(daily.y), index=pd.DatetimeIndex(list(daily.x)))
@@ -147,6 +149,8 @@ def test_volume_from_a_case_uses_its_frames(burst_trace: pd.DataFrame) -> None:
     case = make_case(trace=burst_trace, restricted=restricted_row(created, "BlockUser"))
     fig = charts.outbound_volume(case, policy=POLICY)
     assert [pd.Timestamp(s.x0) for s in marks.shapes_named(fig, marks.RESTRICTION)] == [created]
+    label = next(a for a in fig.layout.annotations if a.name == marks.RESTRICTION)
+    assert label.xanchor == "left"  # mid-view: written after the line, not over the burst before it
     assert marks.shapes_named(fig, marks.RELEASE) == []
     assert USER in fig.layout.title.text
     # another sender's restriction in the frame is not this user's
@@ -165,7 +169,7 @@ def test_volume_needs_a_sender_when_the_trace_holds_several(burst_trace: pd.Data
 def test_volume_without_policy_says_so(burst_trace: pd.DataFrame) -> None:
     fig = charts.outbound_volume(burst_trace)
     assert meta_traces(fig, "limit") == []
-    assert any("policy unknown" in a.text for a in fig.layout.annotations)
+    assert "policy unknown" in fig.layout.title.subtitle.text  # under the title, where no mark's label covers it
 
 
 def test_find_burst_and_baseline() -> None:
@@ -202,8 +206,9 @@ def test_tenant_volume_top_senders_share_and_restricted(tenant_trace: pd.DataFra
     bars = [t for t in fig.data if t.type == "bar"]
     labels = list(bars[0].y)
     assert "⚠" in labels[3] and all("⚠" not in label for label in labels[:3])
-    outline = list(bars[0].marker.line.color)
-    assert outline[3] != outline[0]
+    cross = next(t for t in fig.data if isinstance(t.meta, dict) and "restricted" in t.meta)
+    assert list(cross.y) == [labels[3]] and cross.marker.symbol == "x"  # crossed at the end of its bar
+    assert "restricted" in cross.hovertemplate or "restricted" in cross.customdata[0][4]
     share = next(t for t in fig.data if t.name == "share")
     assert share.text[0].strip() == f"{50 / 255 * 100:.1f} %"
     assert fig.layout.meta["total"] == 255
@@ -303,6 +308,19 @@ def test_delivery_domains_and_statuses() -> None:
     assert overall["filteredAsSpam"] == pytest.approx(4 / 11)
     hover = next(t for t in fig.data if t.meta == {"status": "failed"})
     assert "@partner0.example" in hover.customdata[0][2]
+    assert hover.y[-1] == "1 other domains"  # the axis says how many domains are folded together
+
+
+def test_delivery_keeps_the_named_domains_readable_when_other_domains_dwarf_them() -> None:
+    spec = [(1, "outbound", 5), (2, "outbound", 4)] + [(3 + i, "outbound", 1) for i in range(60)]
+    trace = trace_rows(spec)
+    trace["recipient_domain"] = [f"d{i}.example" for i in range(len(trace))]
+    trace.loc[trace.index[:5], "recipient_domain"] = "big.example"
+    trace.loc[trace.index[5:9], "recipient_domain"] = "second.example"
+    fig = charts.delivery(trace, top=2)
+    assert fig.layout.xaxis2.range[1] < 60  # the scale follows the named domains (5 and 4), not the other 60
+    note = next(a for a in fig.layout.annotations if a.name == "off-scale")
+    assert note.text.startswith("60 recipients: 60 delivered") and note.y == "60 other domains"
 
 
 # --- sign-ins -----------------------------------------------------------------------------------------------------
@@ -325,11 +343,41 @@ def test_signin_map_highlights_new_countries_and_legacy(caplog: pytest.LogCaptur
     legacy = by[(True, True)]
     assert legacy.meta["signins"] == 2 and set(legacy.marker.symbol) == {"diamond"}
     assert legacy.marker.line.width > by[(False, False)].marker.line.width
-    assert (legacy.lat[0], legacy.lon[0]) == (geo.CENTROIDS["NG"][1], geo.CENTROIDS["NG"][2])
-    assert (by[(False, False)].lat[0], by[(False, False)].lon[0]) == (41.88, -87.63)
+    assert (legacy.meta["lat"][0], legacy.meta["lon"][0]) == (geo.CENTROIDS["NG"][1], geo.CENTROIDS["NG"][2])
+    usual = by[(False, False)]
+    assert (usual.meta["lat"][0], usual.meta["lon"][0]) == (41.88, -87.63)
+    # drawn where the base map puts Chicago: west of Lagos, north of it
+    assert usual.x[0] < legacy.x[0] and usual.y[0] > legacy.y[0]
+    assert (usual.x[0], usual.y[0]) == pytest.approx(tuple(float(v[0]) for v in worldmap.project([-87.63], [41.88])),
+                                                     abs=0.01)
     assert by[(True, True)].marker.color == by[(True, False)].marker.color != by[(False, False)].marker.color
     assert "legacy protocol" in legacy.hovertemplate and "IMAP4" in legacy.customdata[0][8]
     assert sum(t.meta["signins"] for t in fig.data) == 11
+
+
+def test_the_world_map_needs_nothing_from_the_network() -> None:
+    fig = charts.signin_map(signins_frame(), new_days=3, theme="dark")
+    assert {t.type for t in fig.data} == {"scatter"}  # no geo subplot: its base map would come from a CDN
+    assert "cdn.plot.ly" not in fig.to_html(include_plotlyjs=False) and not fig.layout.geo.to_plotly_json()
+    shapes = {s.name: s for s in fig.layout.shapes}
+    assert set(shapes) == {worldmap.OCEAN, worldmap.LAND, worldmap.BORDERS}
+    assert shapes[worldmap.LAND].fillcolor == theme.palette("dark").land and shapes[worldmap.LAND].layer == "below"
+    assert fig.layout.yaxis.scaleanchor == "x"  # the map keeps its proportions when zoomed
+    # opened on the places (Chicago and Lagos), not the whole world; each country named beside its marker
+    xs = [x for t in fig.data for x in t.x]
+    (world_x0, world_x1), _ = worldmap.bounds()
+    assert fig.layout.xaxis.range[0] <= min(xs) and max(xs) <= fig.layout.xaxis.range[1]
+    assert fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0] < world_x1 - world_x0
+    labels = [a.text for a in fig.layout.annotations if a.name == "country"]
+    assert labels == ["United States: 8", "<b>Nigeria: 3 (new)</b>"]
+
+
+def test_natural_earth_projection() -> None:
+    x, y = worldmap.project([0, 180, -180, 0, 0], [0, 0, 0, 45, -45])
+    assert x[:3] == pytest.approx([0, 0.8707 * 180, -0.8707 * 180])  # the equator is scaled by 0.8707
+    assert y[3] == pytest.approx(-y[4]) and 45 < y[3] < 50  # symmetric, parallels spread a little
+    (x0, x1), (y0, y1) = worldmap.bounds()
+    assert x0 == -x1 and y0 < 0 < y1
 
 
 def test_new_countries_need_history() -> None:

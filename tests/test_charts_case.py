@@ -177,6 +177,11 @@ def test_attacker_country_is_new_on_the_map(compromised: Case, truth: dict[str, 
     assert new_traces and all(t.marker.color == new_traces[0].marker.color for t in new_traces)
     timeline = charts.signin_timeline(compromised)
     assert set(timeline.layout.meta["new_countries"]) == set(fig.layout.meta["new_countries"])
+    # the incident timeline rings the same sign-ins
+    incident = charts.incident_timeline(compromised)
+    ringed = sum(t.meta["signins"] for t in incident.data if isinstance(t.meta, dict) and t.meta.get("new_country"))
+    countries = compromised.signins["country"].astype(str).str.upper()
+    assert ringed == int(countries.isin(fig.layout.meta["new_countries"]).sum()) > 0
 
 
 def test_delivery_counts_match_the_trace(compromised: Case) -> None:

@@ -74,6 +74,7 @@ def render_html(case: Case, assessment: Assessment, events: tuple[tuple[datetime
         ("Outbound volume against the policy limits", charts.outbound_volume(case, events=list(events))),
         ("Delivery and recipient domains", charts.delivery(case)),
         ("Sign-ins over time", charts.signin_timeline(case)),
+        ("Sign-ins on the map", charts.signin_map(case)),
         ("Incident timeline", charts.incident_timeline(case, events=list(events))),
     ]
     for index, (title, figure) in enumerate(figures):

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from toolkit.charts import grouping
 from toolkit.charts.inputs import Source, addresses_of, esc, esc1, frame_of, require, text
-from toolkit.charts.theme import Theme, finish, no_data, palette
+from toolkit.charts.theme import Theme, finish, no_data, palette, text_on
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ STATUS_NAMES = {"delivered": "delivered", "expanded": "expanded (group)", "pendi
                 "gettingStatus": "getting status", "filteredAsSpam": "filtered as spam", "quarantined": "quarantined",
                 "failed": "failed", "other": "other"}
 OTHER_DOMAINS = "other domains"
+#: "other domains" may run off the scale when it is this many times the largest domain shown (it is labelled).
+OFF_SCALE = 2.0
 
 
 def _statuses(series: pd.Series) -> pd.Series:
@@ -63,6 +65,8 @@ def delivery(data: Source, *, sender: str | Sequence[str] | None = None, top: in
     overall = counts.sum(axis=0)
     everyone = int(overall.sum())
 
+    others = len(by_domain) - len(keep)
+    labels = [esc1(d) if d != OTHER_DOMAINS else f"{others:,} other domains" for d in order]
     fig = make_subplots(rows=2, cols=1, row_heights=[0.16, 0.84], vertical_spacing=0.1)
     for status in statuses:
         color = p.status(status) if status != "other" else p.unknown
@@ -72,6 +76,7 @@ def delivery(data: Source, *, sender: str | Sequence[str] | None = None, top: in
             y=["all recipients"], x=[share], orientation="h", name=name, legendgroup=status, showlegend=False,
             marker={"color": color}, meta={"status": status, "overall": True},
             text=[f"{share:.0%}" if share >= 0.06 else ""], textposition="inside", insidetextanchor="middle",
+            insidetextfont={"color": text_on(color) if color.startswith("#") else p.text},
             hovertemplate=f"{name}: {int(overall[status]):,} of {everyone:,} recipients ({share:.1%})<extra></extra>"),
             row=1, col=1)
         info = examples.xs(status, level="_status").reindex(order) if status in examples.index.get_level_values(
@@ -79,7 +84,7 @@ def delivery(data: Source, *, sender: str | Sequence[str] | None = None, top: in
         custom = np.column_stack([esc(pd.Series(order)), totals.map("{:,}".format).to_numpy(),
                                   info["examples"].fillna("").to_numpy(), info["subject"].fillna("").to_numpy()])
         fig.add_trace(go.Bar(
-            y=[esc1(d) for d in order], x=counts[status], orientation="h", name=name, legendgroup=status,
+            y=labels, x=counts[status], orientation="h", name=name, legendgroup=status,
             marker={"color": color}, customdata=custom, meta={"status": status},
             hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{name}: %{{x:,}} of %{{customdata[1]}} recipients<br>"
                            "e.g. %{customdata[2]}<br>subject: %{customdata[3]}<extra></extra>")), row=2, col=1)
@@ -88,8 +93,24 @@ def delivery(data: Source, *, sender: str | Sequence[str] | None = None, top: in
                       meta={"chart": CHART, "domains": order, "statuses": statuses})
     fig.update_xaxes(tickformat=".0%", range=[0, 1], showgrid=False, row=1, col=1)
     fig.update_xaxes(title_text="recipients", rangemode="tozero", row=2, col=1)
+    _other_off_scale(fig, counts, labels[-1] if others else None, statuses)
     fig.update_yaxes(autorange="reversed", row=2, col=1)
     return fig
+
+
+def _other_off_scale(fig: go.Figure, counts: pd.DataFrame, label: str | None, statuses: list[str]) -> None:
+    """When "other domains" dwarfs the named domains, the scale follows the named ones and the other bar runs
+    off the right edge, its total and statuses written at the edge (the clipped part would hide them)."""
+    totals = counts.sum(axis=1)
+    named = totals.drop(OTHER_DOMAINS, errors="ignore")
+    if label is None or named.empty or totals[OTHER_DOMAINS] <= OFF_SCALE * named.max():
+        return
+    fig.update_xaxes(range=[0, float(named.max()) * 1.6], row=2, col=1)
+    other = counts.loc[OTHER_DOMAINS]
+    parts = " · ".join(f"{int(other[s]):,} {STATUS_NAMES[s]}" for s in statuses if other[s])
+    fig.add_annotation(x=1.0, xref="x2 domain", y=label, yref="y2", xanchor="right", showarrow=False,
+                       text=f"{int(totals[OTHER_DOMAINS]):,} recipients: {parts} ▶", name="off-scale",
+                       font={"size": 11, "color": "#ffffff"}, bgcolor="rgba(0,0,0,0.6)", borderpad=2)
 
 
 def _examples(rows: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from toolkit.charts import geo
+from toolkit.charts import geo, worldmap
 from toolkit.charts.inputs import Instant, Source, esc, esc1, frame_of, instant, is_case, require, text, utc
 from toolkit.charts.theme import Palette, Theme, finish, no_data, palette
 from toolkit.frames.graph import LEGACY_CLIENT_APPS
@@ -17,6 +17,8 @@ from toolkit.frames.graph import LEGACY_CLIENT_APPS
 log = logging.getLogger(__name__)
 
 REQUIRED = ("time", "country")
+#: Up to this many countries, each is named on the map; beyond, only the new ones are.
+LABELLED_COUNTRIES = 6
 Lane = Literal["country", "app", "client_app", "ip"]
 
 
@@ -70,7 +72,7 @@ def _who(data: object, signins: pd.DataFrame) -> str:
             return upns[0]
         if upns:
             return f"{len(upns)} users"
-    return "sign-ins"
+    return ""
 
 
 def _top_text(rows: pd.DataFrame, keys: list[str], column: str, k: int = 3) -> pd.Series:
@@ -123,7 +125,7 @@ def signin_map(data: Source, *, new_days: float = 7, new_since: Instant | None =
     signins = frame_of(data, "signins", chart)
     rows = prepared(signins, chart)
     who = _who(data, signins)
-    title = f"Sign-ins by place: {esc1(who)}"
+    title = "Sign-ins by place" + (f": {esc1(who)}" if who else "")
     if rows.empty:
         return no_data(title, "no sign-ins in the window", theme, height)
     fresh = set(new_countries(signins, days=new_days, since=new_since))
@@ -145,12 +147,30 @@ def signin_map(data: Source, *, new_days: float = 7, new_since: Instant | None =
     if legacy_count:
         notes.append(f"{legacy_count} legacy-protocol sign-in(s)")
     finish(fig, theme, title + (" · " + " · ".join(notes) if notes else ""), height)
-    fig.update_geos(projection_type="natural earth", showland=True, landcolor=p.land, showocean=True,
-                    oceancolor=p.ocean, showcountries=True, countrycolor=p.borders, coastlinecolor=p.borders,
-                    bgcolor="rgba(0,0,0,0)", showframe=False, lataxis_range=[-58, 85])
-    fig.update_layout(margin={"l": 0, "r": 0, "t": 48, "b": 10},
+    worldmap.add_base_map(fig, p)
+    _country_labels(fig, places, p)
+    worldmap.fit(fig, *worldmap.project(places["_lon"].to_numpy(), places["_lat"].to_numpy()))
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 48, "b": 10}, showlegend=True,
                       meta={"chart": chart, "new_countries": sorted(fresh), "legacy": legacy_count})
     return fig
+
+
+def _country_labels(fig: go.Figure, places: pd.DataFrame, p: Palette) -> None:
+    """Each country's name and sign-in count beside its busiest place: new countries always (to the right, in
+    bold), the usual ones when there are few (to the left)."""
+    per_country = places.groupby("_country", sort=False).agg(count=("count", "sum"), new=("_new", "max"))
+    busiest = places.sort_values("count", ascending=False, kind="stable").drop_duplicates("_country")
+    few = len(per_country) <= LABELLED_COUNTRIES
+    for code, lon, lat in zip(busiest["_country"], busiest["_lon"], busiest["_lat"], strict=True):
+        new = bool(per_country.at[code, "new"])
+        if not (new or few):
+            continue
+        x, y = worldmap.project([lon], [lat])
+        total = int(per_country.at[code, "count"])
+        label = f"{esc1(geo.country_name(code))}: {total:,}" + (" (new)" if new else "")
+        fig.add_annotation(x=float(x[0]), y=float(y[0]), xref="x", yref="y", text=f"<b>{label}</b>" if new else label,
+                           showarrow=False, xanchor="left" if new else "right", xshift=12 if new else -12,
+                           font={"size": 11, "color": p.text}, bgcolor=p.label_bg, borderpad=2, name="country")
 
 
 def _map_trace(fig: go.Figure, part: pd.DataFrame, new: bool, legacy: bool, p: Palette) -> None:
@@ -163,9 +183,11 @@ def _map_trace(fig: go.Figure, part: pd.DataFrame, new: bool, legacy: bool, p: P
         where, part["count"], part["ok"], part["failed"], part["first"].dt.strftime("%b %d %H:%M"),
         part["last"].dt.strftime("%b %d %H:%M"), part["ips"], part["apps"], part["clients"],
     ])
-    fig.add_trace(go.Scattergeo(
-        lat=part["_lat"], lon=part["_lon"], mode="markers", name=name, customdata=custom,
-        meta={"new": new, "legacy": legacy, "signins": int(part["count"].sum())},
+    x, y = worldmap.project(part["_lon"].to_numpy(), part["_lat"].to_numpy())
+    fig.add_trace(go.Scatter(
+        x=np.round(x, 3), y=np.round(y, 3), mode="markers", name=name, customdata=custom,
+        meta={"new": new, "legacy": legacy, "signins": int(part["count"].sum()),
+              "lat": part["_lat"].tolist(), "lon": part["_lon"].tolist()},
         marker={"size": size, "color": color, "symbol": _symbol(legacy, part["ok"]), "opacity": 0.85,
                 "line": {"color": p.legacy if legacy else p.text, "width": 3 if legacy else 0.5}},
         hovertemplate=("<b>%{customdata[0]}</b>" + (" · <b>new country</b>" if new else "")
@@ -189,7 +211,7 @@ def signin_timeline(data: Source, *, lanes: Lane = "country", new_days: float = 
     if lanes != "country":
         require(signins, "signins", (*REQUIRED, lanes), chart)
     who = _who(data, signins)
-    title = f"Sign-ins over time (UTC): {esc1(who)}"
+    title = "Sign-ins over time (UTC)" + (f": {esc1(who)}" if who else "")
     if rows.empty:
         return no_data(title, "no sign-ins in the window", theme, height)
     fresh = set(new_countries(signins, days=new_days, since=new_since))
@@ -219,7 +241,7 @@ def signin_timeline(data: Source, *, lanes: Lane = "country", new_days: float = 
         " · new: " + ", ".join(geo.country_name(c) for c in sorted(fresh)) if fresh else "")
     finish(fig, theme, title + extra, height)
     fig.update_yaxes(categoryorder="array", categoryarray=[label.get(n, esc1(n)) for n in order], autorange="reversed")
-    fig.update_layout(legend_traceorder="normal",
+    fig.update_layout(legend_traceorder="normal", showlegend=True,
                       meta={"chart": chart, "new_countries": sorted(fresh), "legacy": legacy_count})
     return fig
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from toolkit.charts import grouping
 from toolkit.charts.grouping import CampaignKey
-from toolkit.charts.inputs import Instant, esc, esc1, require
+from toolkit.charts.inputs import Instant, esc, esc1, require, utc
 from toolkit.charts.theme import Palette, Theme, finish, no_data, palette
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,21 @@ def _since(values: pd.Series) -> pd.Series:
     return pd.Series(np.where(stamps.notna(), stamps.dt.strftime("%b %d %H:%M UTC"), ""), index=values.index)
 
 
+def _span(trace: pd.DataFrame, start: Instant | None, end: Instant | None, chart: str) -> str:
+    """" · Nov 11 00:00 – Nov 20 12:00 UTC": the time the counted mail was received in."""
+    rows = grouping.window(trace, start, end, chart) if "received" in trace.columns else trace.iloc[0:0]
+    if rows.empty:
+        return ""
+    received = utc(rows["received"], "trace.received")
+    return f" · {received.min():%b %d %H:%M} – {received.max():%b %d %H:%M} UTC"
+
+
 def tenant_volume(trace: pd.DataFrame, restricted: pd.DataFrame | None = None, top: int = 20, *,
                   include_restricted: bool = True, start: Instant | None = None, end: Instant | None = None,
                   theme: Theme = "light", height: int | None = None) -> go.Figure:
     """The ``top`` senders by recipients (internal and external stacked) with their share of everything sent in
-    the frame; restricted senders (in ``restricted``) are marked ⚠ in red on the axis, outlined, and listed even
-    below the top when ``include_restricted``. ``start``/``end`` narrow the range."""
+    the frame; restricted senders (in ``restricted``) are marked ⚠ in red on the axis, crossed at the bar's end,
+    and listed even below the top when ``include_restricted``. ``start``/``end`` narrow the range."""
     chart = "tenant_volume"
     p = palette(theme)
     require(trace, "trace", ("sender", "direction"), chart)
@@ -56,7 +65,8 @@ def tenant_volume(trace: pd.DataFrame, restricted: pd.DataFrame | None = None, t
     shown = pd.concat([shown, extra])
     share_top = float(volume.head(top)["share"].sum())
     title = (f"Top {min(top, len(volume))} of {len(volume):,} senders: {share_top:.0%} of {total:,} recipients"
-             + (f" · {int(volume['restricted'].sum())} restricted ⚠" if volume["restricted"].any() else ""))
+             + (f" · {int(volume['restricted'].sum())} restricted ⚠" if volume["restricted"].any() else "")
+             + _span(trace, start, end, chart))
     labels = _labels(list(shown.index), set(shown.index[shown["restricted"].to_numpy()]), p, 44)
     since = _since(shown["restricted_since"])
     blocked = np.where(shown["restricted"], "<br><b>restricted</b> " + shown["block_type"].fillna("").astype(str)
@@ -65,7 +75,6 @@ def tenant_volume(trace: pd.DataFrame, restricted: pd.DataFrame | None = None, t
                               shown["messages"].fillna(0).astype("int64").map("{:,}".format),
                               (shown["share"] * 100).map("{:.1f} %".format), blocked])
     fig = go.Figure()
-    outline = np.where(shown["restricted"], p.restriction, "rgba(0,0,0,0)")
     for group, color, name in (("internal", p.internal, "internal recipients"),
                                ("external", p.external, "external recipients"),
                                ("unknown", p.unknown, "direction unknown")):
@@ -73,7 +82,7 @@ def tenant_volume(trace: pd.DataFrame, restricted: pd.DataFrame | None = None, t
             continue
         fig.add_trace(go.Bar(
             y=labels, x=shown[group], orientation="h", name=name, customdata=custom, meta={"group": group},
-            marker={"color": color, "line": {"color": outline, "width": 2}},
+            marker={"color": color, "line": {"width": 0}},
             hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{group}: %{{x:,}}<br>all: %{{customdata[1]}} recipients in "
                            "%{customdata[2]} messages (%{customdata[3]} of the tenant)%{customdata[4]}"
                            "<extra></extra>")))
@@ -132,14 +141,15 @@ def campaigns(trace: pd.DataFrame, *, by: CampaignKey = "subject", top: int = 15
         z=np.log10(z), x=x_labels, y=y_labels, customdata=np.dstack([key, example, who, np.nan_to_num(z)]),
         colorscale=[[0.0, p.heat[0]], [1.0, p.heat[1]]], hoverongaps=False, xgap=1, ygap=1, name="recipients",
         text=np.where(np.isnan(z), "", np.nan_to_num(z).astype(np.int64).astype(str)),
-        texttemplate="%{text}" if z.size <= 400 else None, textfont={"size": 10},
+        texttemplate="%{text}" if z.size <= 450 else None, textfont={"size": 9},
         colorbar={"title": {"text": "recipients"}, "tickvals": list(range(0, 7)),
                   "ticktext": [f"{10 ** i:,}" for i in range(0, 7)], "thickness": 12},
         zmin=0, zmax=max(1.0, float(np.nanmax(np.log10(z)))),
         meta={"senders": senders, "campaigns": list(table["campaign"]), "restricted": sorted(flagged)},
         hovertemplate=("<b>%{customdata[0]}</b><br>e.g. “%{customdata[1]}”<br>%{customdata[2]}: "
                        "%{customdata[3]:,} recipients<extra></extra>")))
-    note = f"{len(per_sender) - len(senders)} more senders not shown" if len(per_sender) > len(senders) else ""
+    note = (f"the {len(senders)} largest of {len(per_sender):,} senders shown" if len(per_sender) > len(senders)
+            else "")
     finish(fig, theme, title + (f" · {note}" if note else ""), height)
     fig.update_layout(meta={"chart": chart, "by": by})
     fig.update_yaxes(autorange="reversed", title_text="campaign (senders)")

@@ -105,6 +105,14 @@ DARK = Palette(
 _PALETTES = {"light": LIGHT, "dark": DARK}
 
 
+def text_on(colour: str) -> str:
+    """Black or white, whichever reads better on ``colour`` (``#rrggbb``), by its relative luminance (WCAG)."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#111111" if luminance > 0.18 else "#ffffff"
+
+
 def palette(theme: str) -> Palette:
     """The palette of ``theme`` ("light" or "dark"); a ValueError naming the choices otherwise."""
     try:

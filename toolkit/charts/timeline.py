@@ -30,7 +30,7 @@ from toolkit.charts.inputs import (
     text,
     utc,
 )
-from toolkit.charts.signins import prepared
+from toolkit.charts.signins import new_countries, prepared
 from toolkit.charts.theme import OKABE_ITO, Palette, Theme, finish, no_data, palette
 
 log = logging.getLogger(__name__)
@@ -100,25 +100,33 @@ def _column(frame: pd.DataFrame, name: str, prefix: str = "") -> pd.Series:
 
 
 def _signin_items(signins: pd.DataFrame, p: Palette) -> list[Items]:
+    """Sign-ins by result; legacy protocols as diamonds outlined in purple, sign-ins from a country new in the
+    window (``signins.new_countries``) outlined in the "new" colour."""
     if signins.empty:
         return []
     rows = prepared(signins, CHART)
+    fresh = set(new_countries(signins))
+    rows = rows.assign(_new=rows["_country"].isin(fresh).to_numpy())
     found = []
     for legacy in (False, True):
-        for flag, result, color in (("_okn", "success", p.success), ("_failn", "failure", p.failure)):
-            part = rows[(rows["_legacy"] == legacy) & (rows[flag] == 1)]
-            if part.empty:
-                continue
-            where = _column(part, "city") + " " + part["_country"].astype(object)
-            hover = _hover([_stamp(part["_time"]) + f" · sign-in {result}"
-                            + (" · <b>legacy protocol</b>" if legacy else ""),
-                            _column(part, "app") + " via " + _column(part, "client_app"),
-                            "IP " + _column(part, "ip") + " (" + where + ")", _column(part, "failure_reason")],
-                           part.index)
-            found.append(Items(SIGNINS, f"sign-in {result}" + (" (legacy protocol)" if legacy else ""),
-                               part["_time"], hover, color, "diamond" if legacy else "circle",
-                               {"legacy": legacy, "result": result, "signins": len(part)},
-                               size=12 if legacy else 9, outline=p.legacy if legacy else None))
+        for new in (False, True):
+            for flag, result, color in (("_okn", "success", p.success), ("_failn", "failure", p.failure)):
+                part = rows[(rows["_legacy"] == legacy) & (rows["_new"] == new) & (rows[flag] == 1)]
+                if part.empty:
+                    continue
+                where = _column(part, "city") + " " + part["_country"].astype(object)
+                hover = _hover([_stamp(part["_time"]) + f" · sign-in {result}"
+                                + (" · <b>legacy protocol</b>" if legacy else "")
+                                + (" · <b>new country</b>" if new else ""),
+                                _column(part, "app") + " via " + _column(part, "client_app"),
+                                "IP " + _column(part, "ip") + " (" + where + ")", _column(part, "failure_reason")],
+                               part.index)
+                qualifiers = [q for q, on in (("legacy protocol", legacy), ("new country", new)) if on]
+                outline = p.legacy if legacy else (p.new if new else None)
+                found.append(Items(SIGNINS, f"sign-in {result}" + (f" ({', '.join(qualifiers)})" if qualifiers else ""),
+                                   part["_time"], hover, color, "diamond" if legacy else "circle",
+                                   {"legacy": legacy, "new_country": new, "result": result, "signins": len(part)},
+                                   size=12 if legacy or new else 9, outline=outline))
     return found
 
 
@@ -325,8 +333,7 @@ def _volume_band(fig: go.Figure, counts: pd.DataFrame, burst: hourly.Burst | Non
                                                                                           "color": p.external,
                                                                                           "width": 1},
         fill="tozeroy", fillcolor=p.burst, customdata=custom, meta={"volume": True},
-        name="recipients per hour" + ("" if burst is None else f" (burst {burst.start:%b %d %H:%M}–{burst.end:%H:%M}: "
-                                                                f"{burst.recipients:,})"),
+        name="recipients / hour" + ("" if burst is None else f", burst {burst.recipients:,}"),
         hovertemplate=("<b>%{customdata[0]} UTC</b><br>%{y:,} recipients (%{customdata[1]} internal, "
                        "%{customdata[2]} external)<extra></extra>")), row=1, col=1)
     if burst is not None:

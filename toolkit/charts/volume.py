@@ -77,8 +77,12 @@ def _shown(first: pd.Timestamp, last: pd.Timestamp, focus: pd.Timestamp, restric
     return min(starts).floor("h"), max(stops).ceil("h") + HOUR
 
 
+#: Room above the tallest bar for the labels of the restriction and event lines.
+HEADROOM = 1.3
+
+
 def _top(peak: float, lines: Sequence[int | None]) -> float:
-    top = max(peak, 1.0) * 1.15
+    top = max(peak, 1.0) * HEADROOM
     for line in lines:
         if line is not None and line <= IN_SCALE * max(peak, 1.0):
             top = max(top, line * 1.1)
@@ -124,7 +128,9 @@ def _bars(fig: go.Figure, counts: pd.DataFrame, details: pd.DataFrame, p: Palett
 def _band(fig: go.Figure, base: Baseline | None, x0: pd.Timestamp, x1: pd.Timestamp, p: Palette) -> None:
     if base is None:
         return
-    label = f"usual hour {base.median:,.0f}–{base.p95:,.0f} (median–p95, {base.hours // 24} days before the burst)"
+    usual = (f"{base.median:,.0f}" if round(base.median) == round(base.p95)
+             else f"{base.median:,.0f}–{base.p95:,.0f}")
+    label = f"usual hour: {usual} recipients (median–p95 of the {base.hours // 24} days before the burst)"
     hover = (f"usual hour before the burst: median {base.median:,.1f}, p95 {base.p95:,.1f} recipients "
              f"({base.start:%b %d}–{base.end:%b %d})<extra></extra>")
     fig.add_trace(go.Scatter(x=[x0, x1], y=[base.median] * 2, mode="lines", line={"width": 1, "color": p.band_line},
@@ -141,11 +147,15 @@ def _daily(fig: go.Figure, counts: pd.DataFrame, limits: Limits | None, x0: pd.T
     per_day = limits.per_day if limits else None
     custom = np.column_stack([counts.index.strftime("%a %b %d %H:59"), today.map("{:,}".format)])
     limit_text = f" of {per_day:,}" if per_day else ""
-    fig.add_trace(go.Bar(x=counts.index, y=today, name="recipients so far today (UTC)",
-                         marker={"color": p.muted, "opacity": 0.75, "line": {"width": 0}},
-                         xperiod=3_600_000, xperiodalignment="middle", customdata=custom, meta={"daily": True},
-                         hovertemplate=(f"by %{{customdata[0]}} UTC: %{{customdata[1]}}{limit_text} recipients "
-                                        "today<extra></extra>")), row=2, col=1)
+    # a step per hour, from the hour's start to its end: the running count once the hour's mail is sent
+    x = list(counts.index) + ([counts.index[-1] + pd.Timedelta(minutes=59)] if len(counts) else [])
+    y = list(today) + ([today.iloc[-1]] if len(today) else [])
+    custom = np.vstack([custom, custom[-1:]]) if len(custom) else custom
+    fig.add_trace(go.Scatter(x=x, y=y, name="recipients so far today (UTC day)", mode="lines",
+                             line={"color": p.muted, "width": 1.5, "shape": "hv"}, fill="tozeroy",
+                             fillcolor=p.band, customdata=custom, meta={"daily": True},
+                             hovertemplate=(f"by %{{customdata[0]}} UTC: %{{customdata[1]}}{limit_text} recipients "
+                                            "today<extra></extra>")), row=2, col=1)
     top = _top(float(today.max()) if len(today) else 0.0, [per_day])
     if per_day:
         _limit_trace(x0, x1, per_day, "daily limit", p.limit_daily, "dash", top, 2, fig, "per_day")
@@ -209,6 +219,7 @@ def _figure(counts: pd.DataFrame, details: pd.DataFrame, restriction: Restrictio
             span: tuple[pd.Timestamp, pd.Timestamp], title: str, p: Palette, theme: Theme, height: int) -> go.Figure:
     x0, x1 = span
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.66, 0.34], vertical_spacing=0.06)
+    notes: list[str] = []  # under the title, where no line's label can cover them
     _bars(fig, counts, details, p)
     _band(fig, base, x0, x1, p)
     peak = float(max(counts["total"].max(), base.p95 if base else 0))
@@ -226,12 +237,14 @@ def _figure(counts: pd.DataFrame, details: pd.DataFrame, restriction: Restrictio
                          "internal_per_hour")
         above = [f"{n} {v:,}/h" for n, v in (("external", limits.external_per_hour),
                                             ("internal", limits.internal_per_hour)) if v and v > top]
+        notes.append(f"outbound spam policy: {esc1(limits.policy)}")
         if above:
-            _note(fig, f"{' and '.join(above)} above the scale ({esc1(limits.policy)})", "y domain", p)
+            limit = "limits are" if len(above) > 1 else "limit is"
+            notes.append(f"{' and '.join(above)} {limit} above the scale")
     else:
-        _note(fig, "outbound policy unknown: no limit lines", "y domain", p)
+        notes.append("outbound policy unknown: no limit lines")
     if base is None:
-        _note(fig, "not enough history before the burst for a usual-hour band", "y domain", p)
+        notes.append("not enough history before the burst for a usual-hour band")
     _daily(fig, counts, limits, x0, x1, p)
     if burst is not None:
         fig.add_vrect(x0=burst.start, x1=burst.end, fillcolor=p.burst, line_width=0, layer="below", name="burst",
@@ -239,11 +252,13 @@ def _figure(counts: pd.DataFrame, details: pd.DataFrame, restriction: Restrictio
     marks.add_restriction(fig, restriction, p, span)
     marks.add_events(fig, events, p, span)
     finish(fig, theme, title, height)
+    fig.update_layout(title_subtitle={"text": " · ".join(notes), "font": {"size": 12, "color": p.muted}},
+                      margin_t=70 if notes else 48)
     fig.update_layout(barmode="stack", bargap=0.08, hovermode="closest",
                       meta={"chart": CHART, "limits": asdict(limits) if limits else None,
                             "burst": None if burst is None else {"start": burst.start.isoformat(),
                                                                  "end": burst.end.isoformat(), "peak": burst.peak}})
     fig.update_yaxes(range=[0, top], title_text="recipients / hour", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="today so far", row=2, col=1)
+    fig.update_yaxes(title_text="since 00:00 UTC", row=2, col=1)
     fig.update_xaxes(range=[x0, x1], row=2, col=1)
     return fig
