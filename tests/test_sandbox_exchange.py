@@ -20,6 +20,7 @@ import msal
 import pytest
 import requests
 from conftest import (
+    APP_ID,
     EXCHANGE_SCOPE,
     GRAPH_SCOPE,
     PUBLIC_ID,
@@ -662,3 +663,23 @@ def test_global_reader_cannot_change_inbox_rules(reader: Exo, exo: Exo) -> None:
                  f"The term '{cmdlet}' is not recognized")
     names = [r["Name"] for r in exo.ok("Get-InboxRule", {"Mailbox": "alice", "IncludeHidden": True})["value"]]
     assert "Backup" in names and "Hidden cleanup" in names
+
+
+def test_admin_cmdlets_are_audited_at_the_simulated_now(start_tenant: StartTenant) -> None:
+    tenant = start_tenant()
+    client = Exo(tenant, tenant.token(EXCHANGE_SCOPE))
+    now = tenant.advance(0)
+    client.ok("Set-Mailbox", {"Identity": "alice@contoso.com", "ForwardingSmtpAddress": None})
+    client.ok("Remove-BlockedSenderAddress", {"SenderAddress": "alice@contoso.com", "Reason": "remediated"})
+    client.ok("Disable-InboxRule", {"Mailbox": "alice", "Identity": "Backup"})
+    window = {"StartDate": now[:10] + "T00:00:00Z", "EndDate": now}
+    rows = client.ok("Search-UnifiedAuditLog", {**window, "Operations": [
+        "Set-Mailbox", "Remove-BlockedSenderAddress", "Disable-InboxRule"]})["value"]
+    assert sorted(r["Operations"] for r in rows) == ["Disable-InboxRule", "Remove-BlockedSenderAddress",
+                                                         "Set-Mailbox"]
+    unblock = json.loads(next(r for r in rows if r["Operations"] == "Remove-BlockedSenderAddress")["AuditData"])
+    assert unblock["RecordType"] == 1 and unblock["ObjectId"] == "alice@contoso.com"
+    assert {"Name": "SenderAddress", "Value": "alice@contoso.com"} in unblock["Parameters"]
+    assert unblock["UserId"] == APP_ID  # an app-only caller is recorded by its client id
+    mailbox = json.loads(next(r for r in rows if r["Operations"] == "Set-Mailbox")["AuditData"])
+    assert {"Name": "ForwardingSmtpAddress", "Value": ""} in mailbox["Parameters"]
