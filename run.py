@@ -48,6 +48,20 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted + "\n")
 
 
+def foreground(command: list[str]) -> int:
+    """Run a long-lived job: Ctrl+C reaches the child too and it stops on its own, so wait for it (subprocess.run
+    would kill it a moment later, leaving the sandbox's state behind). A second Ctrl+C terminates it."""
+    proc = subprocess.Popen(command, cwd=ROOT)
+    interrupts = 0
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts > 1:
+                proc.terminate()
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"lab", "app", "test", "bench"}:
         print(__doc__)
@@ -61,8 +75,8 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         return subprocess.run([str(PY), "-m", "bench", *rest], cwd=ROOT).returncode
     if command == "app":
-        return subprocess.run([str(PY), "-m", "toolkit.launch", "--app", *rest], cwd=ROOT).returncode
-    return subprocess.run([str(PY), "-m", "toolkit.launch", *rest], cwd=ROOT).returncode
+        return foreground([str(PY), "-m", "toolkit.launch", "--app", *rest])
+    return foreground([str(PY), "-m", "toolkit.launch", *rest])
 
 
 if __name__ == "__main__":

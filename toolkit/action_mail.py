@@ -384,7 +384,7 @@ class Unblock(Action):
             return Plan(summary, nothing_to_do=True, notes=tuple(notes),
                         reason=f"an unblock was requested at {requested} and Microsoft has not applied it yet. "
                                f"{TAKES_EFFECT} Another request may spend one more of the limited unblocks: read the "
-                               "list again with check_unblock() instead.")
+                               "list again instead (Check now in the wizard, check_unblock() in code).")
         since = f" ({state.get('block_type')} since {state.get('created')})" if state.get("created") else ""
         return Plan(summary, (Change("Restricted entities", f"listed{since}", "removed within about an hour"),),
                     notes=tuple(notes))
@@ -405,7 +405,8 @@ class Unblock(Action):
         if self.applied(before, after):
             return "yes", f"Done: {self.verified_detail(before, after)}"
         return "pending", (f"Requested: Microsoft accepted the unblock of {self.sender}. {TAKES_EFFECT} "
-                           f"check_unblock('{self.sender}') reads the list again.")
+                           "Read the Restricted entities list again later to see it take effect (Check now in the "
+                           "wizard, check_unblock() in code).")
 
     def done_status(self, verified: Verified) -> Status:
         return "done" if verified == "yes" else "requested"
@@ -414,9 +415,9 @@ class Unblock(Action):
         if self.applied(before, after):
             return "applied", f"{self.sender} is no longer on the Restricted entities list."
         return "unknown", (f"{self.sender} is still listed. The list does not show whether the interrupted request "
-                           f"reached Microsoft; if it did, {TAKES_EFFECT[3:]} Read the list again with "
-                           "check_unblock() before requesting another unblock: each request may spend one of the "
-                           "limited unblocks.")
+                           f"reached Microsoft; if it did, {TAKES_EFFECT[3:]} Read the list again "
+                           "(Check now in the wizard, check_unblock() in code) before requesting another unblock: "
+                           "each request may spend one of the limited unblocks.")
 
     def explain_error(self, exc: ApiError) -> tuple[str, str] | None:
         text = str(exc).lower()

@@ -37,9 +37,12 @@ def triage_html(table: pd.DataFrame) -> str:
             f"{escape(str(row['verdict']))}</span> {float(row['confidence']):.0%}</td>"
             f"<td>{escape(str(row.get('block_type') or ''))}</td><td><ul>{reasons}</ul></td>"
             f"<td>{escape(str(row['next_step']))}</td></tr>")
-    return ("<table style='width:100%;border-collapse:collapse'><thead><tr><th>user</th><th>verdict</th>"
-            "<th>block</th><th>top reasons</th><th>next step</th></tr></thead><tbody>" + "".join(rows) +
-            "</tbody></table>")
+    return ("<style>.m365-triage th,.m365-triage td{text-align:left;vertical-align:top;line-height:1.35;"
+            "padding:.3em .5em}.m365-triage ul{margin:0;padding-left:1.1em}</style>"
+            "<table class='m365-triage' style='width:100%;border-collapse:collapse'><colgroup><col style='width:18%'>"
+            "<col style='width:12%'><col style='width:10%'><col style='width:40%'><col style='width:20%'></colgroup>"
+            "<thead><tr><th>user</th><th>verdict</th><th>block</th><th>top reasons</th><th>next step</th></tr>"
+            "</thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def sort_by_risk(table: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +72,8 @@ def triage_table(tenant: Any, days: int = 14, table: pd.DataFrame | None = None)
         with output:
             case = tenant.investigate(user, days=days)
             assessment = assess(case)
-            display(widgets.HTML(f"<pre style='white-space:pre-wrap'>{escape(assessment.report())}</pre>"))
+            display(widgets.HTML(f"<pre style='white-space:pre-wrap;line-height:1.35'>"
+                                 f"{escape(assessment.report())}</pre>"))
             display(charts.outbound_volume(case))
             display(charts.incident_timeline(case))
 

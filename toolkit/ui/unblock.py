@@ -241,8 +241,17 @@ class Wizard:
 
 
 # -- the widgets (thin wiring) ---------------------------------------------------------------------------------------
+#: Text blocks keep their line breaks, at a normal line height (the HTML widget's own is for one-line labels).
+PRE = "white-space:pre-wrap;line-height:1.35;word-break:normal;overflow-wrap:anywhere;margin:.3em 0"
+
+
+def _button(description: str, **options: Any) -> widgets.Button:
+    """A button as wide as its words (the default width cuts longer labels short)."""
+    return widgets.Button(description=description, layout=widgets.Layout(width="auto", min_width="7em"), **options)
+
+
 def _pre(text: str) -> str:
-    return f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>"
+    return f"<pre style='{PRE}'>{escape(text)}</pre>"
 
 
 def _line(text: str, colour: str = "") -> str:
@@ -258,11 +267,12 @@ class StepWidget(widgets.VBox):
         state = wizard.steps[index]
         step = state.step
         flag = "" if step.required else " (advisory)"
-        self.title = widgets.HTML(f"<b>{step.order}. {escape(step.title)}</b>{flag}<br><i>{escape(step.reason)}</i>")
-        self.preview_button = widgets.Button(description="Preview", icon="eye")
+        self.title = widgets.HTML(f"<div style='line-height:1.35'><b>3.{step.order} {escape(step.title)}</b>{flag}"
+                                  f"<br><i>{escape(step.reason)}</i></div>")
+        self.preview_button = _button("Preview", icon="eye")
         self.note = widgets.Text(placeholder="why (recorded in the journal)", layout=widgets.Layout(width="50%"))
-        self.run_button = widgets.Button(description="Confirm and run", button_style="danger", icon="check")
-        self.hand_button = widgets.Button(description="Done by hand", tooltip="done outside the toolkit; say how "
+        self.run_button = _button("Confirm and run", button_style="danger", icon="check")
+        self.hand_button = _button("Done by hand", tooltip="done outside the toolkit; say how "
                                           "in the note")
         self.output = widgets.HTML()
         self.preview_button.on_click(lambda _: self.do_preview())
@@ -325,7 +335,7 @@ class UnblockWizard(widgets.VBox):
         self.badges = widgets.HTML(_badges(wizard.table))
         self.picker = widgets.Dropdown(options=[("choose a restricted user", ""), *wizard.users()],
                                        layout=widgets.Layout(width="60%"))
-        self.choose_button = widgets.Button(description="Investigate", icon="search")
+        self.choose_button = _button("Investigate", icon="search")
         self.choose_button.on_click(lambda _: self.do_choose())
         # 2 evidence
         self.evidence = widgets.HTML()
@@ -338,30 +348,30 @@ class UnblockWizard(widgets.VBox):
         self.typed = widgets.Text(placeholder="type the address to confirm")
         self.justification = widgets.Text(placeholder="justification to override missing steps (recorded)",
                                           layout=widgets.Layout(width="60%"))
-        self.unblock_button = widgets.Button(description="Unblock", button_style="danger", icon="unlock")
+        self.unblock_button = _button("Unblock", button_style="danger", icon="unlock")
         self.unblock_button.on_click(lambda _: self.do_unblock())
         self.unblock_output = widgets.HTML()
         # 5 aftercare
         short = {"description_width": "initial"}
         self.hours = widgets.BoundedIntText(value=3, min=1, max=48, description="window (h)", style=short,
                                             layout=widgets.Layout(width="9em"))
-        self.check_button = widgets.Button(description="Check now", icon="refresh")
+        self.check_button = _button("Check now", icon="refresh")
         self.check_button.on_click(lambda _: self.do_aftercare())
         self.watch_hours = widgets.BoundedIntText(value=3, min=1, max=72, description="watch for (h)", style=short,
                                                   layout=widgets.Layout(width="11em"))
         self.every = widgets.BoundedIntText(value=10, min=1, max=240, description="every (min)", style=short,
                                             layout=widgets.Layout(width="10em"))
-        self.watch_button = widgets.Button(description="Start watching", icon="eye")
+        self.watch_button = _button("Start watching", icon="eye")
         self.watch_button.on_click(lambda _: self.do_watch())
         self.watch_log = widgets.HTML()
         self.block_note = widgets.Text(placeholder="why (recorded in the journal)", layout=widgets.Layout(width="50%"))
-        self.block_button = widgets.Button(description="Block sign-in", button_style="danger", icon="ban")
+        self.block_button = _button("Block sign-in", button_style="danger", icon="ban")
         self.block_button.on_click(lambda _: self.do_block())
         self.block_box = widgets.HBox([self.block_note, self.block_button])
         self.block_box.layout.display = "none"
-        self.export_button = widgets.Button(description="Export case bundle", icon="download")
+        self.export_button = _button("Export case bundle", icon="download")
         self.export_button.on_click(lambda _: self.do_export())
-        self.history_button = widgets.Button(description="Show the journal", icon="list")
+        self.history_button = _button("Show the journal", icon="list")
         self.history_button.on_click(lambda _: self.do_history())
         self.history_output = widgets.HTML()
         self.aftercare_output = widgets.HTML()
@@ -498,8 +508,10 @@ class UnblockWizard(widgets.VBox):
         shown = table[["recorded_at", "kind", "action", "target", "status", "verified", "dry_run", "actor", "note",
                        "justification"]].copy()
         shown["recorded_at"] = shown["recorded_at"].dt.strftime("%Y-%m-%d %H:%M:%S UTC")
-        self.history_output.value = ("<div style='max-height:24em;overflow:auto'>"
-                                     + shown.to_html(index=False, escape=True, na_rep="") + "</div>")
+        self.history_output.value = (
+            "<style>.m365-journal th{text-align:left}.m365-journal td{vertical-align:top;line-height:1.3}</style>"
+            "<div style='max-height:24em;overflow:auto'>"
+            + shown.to_html(index=False, escape=True, na_rep="", classes="m365-journal") + "</div>")
 
     def do_export(self) -> None:
         try:
