@@ -423,9 +423,10 @@ class UnblockWizard(widgets.VBox):
         seen = self.wizard.unblocks_in_audit()
         audit = (f"{seen} in the audit log (last 90 days, by anyone)" if seen is not None else
                  "none in the audit log (last 90 days)")
-        self.status.value = (f"{state}<br>Unblocks of {escape(self.wizard.user or '')}: {audit}; {used} recorded in "
+        who = escape(self.wizard.user or "")
+        self.status.value = (f"<div style='line-height:1.35'>{state}<br>Unblocks of {who}: {audit}; {used} recorded in "
                              "this journal. Microsoft limits how many times an account can be unblocked and does not "
-                             "say how many are left. An unblock takes effect within about an hour.")
+                             "say how many are left. An unblock takes effect within about an hour.</div>")
 
     def do_unblock(self) -> None:
         try:
