@@ -547,3 +547,32 @@ def test_charts_are_pure() -> None:
                 assert not name.startswith("toolkit") or name.startswith(allowed), (path.name, name)
                 assert name.split(".")[0] not in {"requests", "ipywidgets", "msal", "urllib", "http", "socket"}, \
                     (path.name, name)
+
+
+def test_hourly_sender_volume_counts_recipients_per_sender_and_hour() -> None:
+    """Per sender and hour, internal/external/unknown recipients as a plain groupby counts them; inbound rows and
+    hours without mail are left out; rows come sorted by sender then hour."""
+    import pandas as pd
+
+    from toolkit import frames
+    from toolkit.charts.grouping import hourly_sender_volume
+
+    items = [
+        {"id": f"00000000-0000-4000-8000-{n:012d}", "senderAddress": sender, "recipientAddress": rcpt,
+         "receivedDateTime": when, "status": "delivered", "size": 10}
+        for n, (sender, rcpt, when) in enumerate([
+            ("Bob@contoso.com", "x@fabrikam.example", "2026-11-20T10:05:00Z"),
+            ("bob@contoso.com", "y@fabrikam.example", "2026-11-20T10:59:59Z"),
+            ("bob@contoso.com", "carol@contoso.com", "2026-11-20T10:30:00Z"),
+            ("bob@contoso.com", "x@fabrikam.example", "2026-11-20T13:00:00Z"),
+            ("alice@contoso.com", "x@fabrikam.example", "2026-11-20T13:10:00Z"),
+            ("spammer@fabrikam.example", "bob@contoso.com", "2026-11-20T10:10:00Z"),
+        ])]
+    trace = frames.from_graph("trace", items, accepted_domains=["contoso.com"])
+    out = hourly_sender_volume(trace)
+    assert out["sender"].astype(str).tolist() == ["alice@contoso.com", "bob@contoso.com", "bob@contoso.com"]
+    assert out["hour"].tolist() == [pd.Timestamp("2026-11-20T13:00Z"), pd.Timestamp("2026-11-20T10:00Z"),
+                                    pd.Timestamp("2026-11-20T13:00Z")]
+    assert out[["internal", "external", "unknown", "recipients"]].to_numpy().tolist() == [
+        [0, 1, 0, 1], [1, 2, 0, 3], [0, 1, 0, 1]]
+    assert len(hourly_sender_volume(trace.iloc[0:0])) == 0

@@ -454,6 +454,46 @@ def test_trace_names_the_bad_item_and_field(change: Item, message: str) -> None:
         frames.from_graph("trace", items, accepted_domains=DOMAINS)
 
 
+def test_trace_from_an_arrow_table_of_a_json_lines_file_equals_trace_from_the_items(tmp_path: Path) -> None:
+    """A JSON Lines file read by pyarrow gives the same frame as its lines decoded one by one; a field no line has
+    is an empty column, and a value of the wrong type names the row and the field."""
+    import pyarrow.json as pj
+
+    items = graph("message_traces.jsonl")
+    path = tmp_path / "trace.jsonl"
+    path.write_text("".join(json.dumps({k: v for k, v in item.items() if k != "toIP"}) + "\n" for item in items))
+    table = pj.read_json(path)
+    without_to_ip = frames.from_graph("trace", [{k: v for k, v in i.items() if k != "toIP"} for i in items],
+                                      accepted_domains=DOMAINS)
+    from_table = frames.from_graph("trace", table, accepted_domains=DOMAINS)
+    pd.testing.assert_frame_equal(from_table, without_to_ip)
+    assert from_table["to_ip"].isna().all() and len(from_table) == 73
+    bad = table.set_column(table.column_names.index("size"), "size",
+                           pa.array(["24 KB" if n == 5 else str(v) for n, v in enumerate(table["size"].to_pylist())]))
+    with pytest.raises(FrameError, match=re.escape("trace: item 5 has 'size' = '24 KB'")):
+        frames.from_graph("trace", bad, accepted_domains=DOMAINS)
+    assert len(frames.from_graph("trace", table.slice(0, 0))) == 0
+
+
+def test_trace_categories_hold_their_texts_and_no_lookup_table() -> None:
+    """An open categorical column costs its codes and its distinct texts (no hash table kept beside them), and
+    comparing with a value still works."""
+    df = CONVERTERS[("graph", "trace")]()
+    sender = df["sender"]
+    texts = pa.array(sender.cat.categories.astype(str).tolist(), pa.string()).nbytes
+    assert sender.memory_usage(deep=True, index=False) <= sender.cat.codes.nbytes + texts + 64
+    assert (sender == "carol@contoso.com").sum() == sum(1 for i in graph("message_traces.jsonl")
+                                                        if i["senderAddress"].lower() == "carol@contoso.com") > 0
+
+
+def test_empty_frames_are_independent_copies() -> None:
+    first = frames.empty("trace")
+    first["extra"] = 1
+    second = frames.empty("trace")
+    assert list(second.columns) == list(frames.KINDS["trace"].names) and len(second) == 0
+    assert second.dtypes.to_dict() == frames.KINDS["trace"].dtypes()
+
+
 def test_trace_refuses_what_is_not_a_list_of_objects() -> None:
     items = graph("message_traces.jsonl")
     with pytest.raises(FrameError, match="got an object"):

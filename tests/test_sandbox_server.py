@@ -131,6 +131,26 @@ def test_latency_is_added(tmp_path: Path) -> None:
         assert time.monotonic() - start >= 0.3
 
 
+def test_latency_per_megabyte_grows_with_the_body(tmp_path: Path) -> None:
+    """A page of 73 trace rows (tens of kilobytes) at 20 s per megabyte waits a few hundred milliseconds more than a
+    health check, which is a few dozen bytes."""
+    import time
+
+    with SandboxProcess.start(SMALL_TENANT, state_dir=tmp_path / "s", latency_ms_per_mb=20_000) as process:
+        tenant = Tenant(process, SMALL_TENANT)
+        token = tenant.token()
+        start = time.monotonic()
+        page = tenant.graph("GET", "/admin/exchange/tracing/messageTraces?$top=5000", token=token)
+        waited = time.monotonic() - start
+        assert page.status_code == 200 and len(page.content) > 10_000
+        assert waited >= len(page.content) / 1e6 * 20.0 * 0.95
+
+
+def test_negative_latency_is_refused() -> None:
+    result = run_cli("serve", "--tenant", str(SMALL_TENANT), "--latency-ms-per-mb", "-1")
+    assert result.returncode == 2 and "cannot be negative" in result.stderr
+
+
 def test_port_option_binds_that_port(tmp_path: Path) -> None:
     port = free_port()
     with SandboxProcess.start(SMALL_TENANT, state_dir=tmp_path / "s", port=port) as process:

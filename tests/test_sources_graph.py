@@ -145,3 +145,28 @@ def test_missing_licence_is_a_named_gap(start_tenant: StartTenant, tmp_path: Pat
     assert len(pull.frame) == 0
     assert pull.coverage[-1].status == "unavailable" and pull.coverage[-1].reason == "licence"
     assert "Neither tenant is B2C" in pull.coverage[-1].detail
+
+
+def test_concurrent_trace_queries_give_the_sequential_answer(conn: Connection) -> None:
+    """A tenant-wide pull runs its slices four at a time: the same rows in the same order, the same ledger, and every
+    request it sent accounted to the slice that sent it."""
+    window = (NOW - timedelta(days=12), NOW)
+    one = graph.message_traces(conn.transport, *window, accepted_domains=DOMAINS, page_size=5, workers=1)
+    sent_before = sum(conn.transport.stats.requests.values())
+    four = graph.message_traces(conn.transport, *window, accepted_domains=DOMAINS, page_size=5, workers=4)
+    sent = sum(conn.transport.stats.requests.values()) - sent_before
+    assert four.complete and one.complete
+    assert four.frame.equals(one.frame)
+    assert len(four.frame) == len([r for r in lines("message_traces.jsonl")
+                                   if window[0] <= instant(r["receivedDateTime"]) <= window[1]])
+    spans = [(c.start, c.end) for c in four.coverage]
+    assert spans == [(c.start, c.end) for c in one.coverage] and len(spans) >= 4
+    assert sum(c.rows for c in four.coverage) == len(four.frame)
+    assert sum(c.requests for c in four.coverage) == sent
+
+
+def test_trace_page_size_and_workers_are_checked(conn: Connection) -> None:
+    with pytest.raises(ValueError, match="page_size"):
+        graph.message_traces(conn.transport, NOW - timedelta(days=1), NOW, page_size=5001)
+    with pytest.raises(ValueError, match="workers"):
+        graph.message_traces(conn.transport, NOW - timedelta(days=1), NOW, workers=0)

@@ -235,3 +235,24 @@ def test_service_clock_comes_from_the_date_header(shared_tenant: Tenant) -> None
     conn = connect(shared_tenant)
     simulated = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the small tenant's now
     assert abs(conn.transport.now() - simulated) < timedelta(minutes=5)
+
+
+def test_counting_sees_only_its_own_threads_requests(shared_tenant: Tenant,
+                                                      baseline: list[tuple[str, str]]) -> None:
+    """Four threads page the same listing through one transport: each block counts its own pages, and the shared
+    totals add up to all of them (none lost to a race)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    conn = connect(shared_tenant)
+    before = sum(conn.transport.stats.requests.values())
+
+    def pages() -> tuple[int, int]:
+        with conn.transport.counting() as count:
+            got = list(conn.transport.graph_pages("admin/exchange/tracing/messageTraces", source="trace",
+                                                  params=WINDOW))
+        return len(got), count()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: pages(), range(4)))
+    assert all(n_pages == counted == -(-len(baseline) // 10) for n_pages, counted in results)
+    assert sum(conn.transport.stats.requests.values()) - before == sum(c for _, c in results)

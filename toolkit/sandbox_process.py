@@ -105,11 +105,17 @@ class SandboxProcess:
     def start(cls, tenant_dir: str | Path, *, port: int = 0, latency_ms: float = 0.0,
               faults: str | list[dict[str, Any]] | None = None, quota_scale: float = 1.0,
               state_dir: str | Path | None = None, timeout: float = 60.0,
-              log_level: str = "WARNING") -> SandboxProcess:
-        """Start ``python -m toolkit.sandbox serve`` and wait for its start-up line."""
+              log_level: str = "WARNING", latency_ms_per_mb: float = 0.0) -> SandboxProcess:
+        """Start ``python -m toolkit.sandbox serve`` and wait for its start-up line.
+
+        ``latency_ms`` is added to every response and ``latency_ms_per_mb`` per megabyte of its body (realistic
+        pulls for benchmarks); ``quota_scale`` multiplies every quota window.
+        """
         command = [sys.executable, "-m", "toolkit.sandbox", "serve", "--tenant", str(tenant_dir),
                    "--port", str(port), "--latency-ms", str(latency_ms), "--quota-scale", str(quota_scale),
                    "--log-level", log_level]
+        if latency_ms_per_mb:
+            command += ["--latency-ms-per-mb", str(latency_ms_per_mb)]
         if faults is not None:
             command += ["--faults", faults if isinstance(faults, str) else json.dumps(faults)]
         if state_dir is not None:

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -192,16 +193,34 @@ class QuotaPacer:
 # --- accounting -----------------------------------------------------------------------------------------------------
 @dataclass
 class RequestStats:
-    """What the transport did, per service: requests, retries, throttles, waits and bytes."""
+    """What the transport did, per service: requests, retries, throttles, waits and bytes (safe to update from
+    several threads: concurrent pulls share one transport)."""
 
     requests: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
     waited_seconds: float = 0.0
     bytes_received: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, table: dict[str, int], service: str) -> None:
-        table[service] = table.get(service, 0) + 1
+        with self._lock:
+            table[service] = table.get(service, 0) + 1
+
+    def add(self, *, waited: float = 0.0, received: int = 0) -> None:
+        with self._lock:
+            self.waited_seconds += waited
+            self.bytes_received += received
+
+
+class Tally:
+    """Requests sent by one thread inside :meth:`Transport.counting` (other threads' requests are not counted)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def __call__(self) -> int:
+        return self.requests
 
 
 # --- transport ------------------------------------------------------------------------------------------------------
@@ -241,6 +260,18 @@ class Transport:
         self.stats = RequestStats()
         self._sleep = sleep
         self._clock_offset = 0.0  # service clock minus ours, from the Date header of the latest answer
+        self._tallies = threading.local()
+
+    @contextmanager
+    def counting(self) -> Iterator[Tally]:
+        """Count the requests this thread sends inside the block (retries included), whatever other threads send."""
+        tally = Tally()
+        stack: list[Tally] = getattr(self._tallies, "stack", None) or []
+        self._tallies.stack = [*stack, tally]
+        try:
+            yield tally
+        finally:
+            self._tallies.stack = stack
 
     def now(self) -> datetime:
         """The service's current time (UTC), as its latest ``Date`` header showed it.
@@ -286,8 +317,10 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            self.stats.waited_seconds += self.pacer.acquire(service, quota_key)
+            self.stats.add(waited=self.pacer.acquire(service, quota_key))
             self.stats.count(self.stats.requests, service)
+            for tally in getattr(self._tallies, "stack", ()):
+                tally.requests += 1
             token = self.tokens.token(api, force_refresh=False)
             request_headers = {
                 "Authorization": f"Bearer {token}",
@@ -302,7 +335,7 @@ class Transport:
                                                 headers=request_headers, timeout=self.timeout)
                 content = response.content  # reads the whole body: a truncated one raises here
                 self._calibrate(response.headers.get("Date"))
-                self.stats.bytes_received += len(content)
+                self.stats.add(received=len(content))
                 request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
                 body = _decode(content)
                 if response.status_code < 400:
@@ -330,7 +363,7 @@ class Transport:
             log.info("%s: %s; retry %d in %.2f s", source, error, attempt, delay)
             self._sleep(delay)
             waited += delay
-            self.stats.waited_seconds += delay
+            self.stats.add(waited=delay)
 
     # -- Graph -------------------------------------------------------------------------------------------------------
     def graph_url(self, path: str) -> str:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit.charts.inputs import Instant, instant, require, text, utc
+from toolkit.frames.spec import STRING
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,51 @@ def arrow_text(values: pd.Index | pd.Series) -> pa.Array:
         return arrow if arrow.type == pa.string() else arrow.cast(pa.string())
     objects = pd.Series(values).astype(object)
     return pa.array(objects.where(objects.notna(), None).to_numpy(dtype=object), pa.string(), from_pandas=True)
+
+
+def text_codes(series: pd.Series, mask: np.ndarray | None = None) -> np.ndarray:
+    """Integer codes of a text column's values (equal texts, equal codes; -1 for missing), for the rows in
+    ``mask``, with no Python object per row. Texts of one width (GUIDs: every trace id) are read as fixed-width
+    bytes and factorised through a 64-bit hash (NumPy, a few passes); others through one Arrow hash pass. Codes
+    say which rows hold equal texts: for counting distinct values, not for naming them."""
+    arrow = arrow_text(series)
+    if mask is not None:
+        arrow = arrow.filter(pa.array(mask, pa.bool_()))
+    hashed = _fixed_width_hash(arrow)
+    if hashed is not None:
+        codes, _ = pd.factorize(hashed)
+        return codes.astype(np.int64, copy=False)
+    indices = arrow.dictionary_encode().indices
+    return indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _fixed_width_hash(arrow: pa.Array) -> np.ndarray | None:
+    """A 64-bit hash per value when every value is present and of one byte width (else None)."""
+    if len(arrow) == 0 or arrow.null_count or arrow.type != pa.string():
+        return None
+    offsets = np.frombuffer(arrow.buffers()[1], dtype=np.int32, count=len(arrow) + 1, offset=arrow.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if width == 0 or int(offsets[-1] - offsets[0]) != width * len(arrow) or np.any(np.diff(offsets) != width):
+        return None
+    data = np.frombuffer(arrow.buffers()[2], dtype=np.uint8, count=width * len(arrow), offset=int(offsets[0]))
+    padded = -width % 8
+    rows = data.reshape(len(arrow), width)
+    if padded:
+        rows = np.concatenate([rows, np.zeros((len(arrow), padded), dtype=np.uint8)], axis=1)
+    words = np.ascontiguousarray(rows).view(np.uint64)
+    hashed = np.full(len(arrow), np.uint64(0xCBF29CE484222325), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in range(words.shape[1]):
+            hashed ^= words[:, column]
+            hashed *= np.uint64(0x100000001B3)
+            hashed ^= hashed >> np.uint64(29)
+    return hashed.view(np.int64)
+
+
+def hour_numbers(received: pd.Series) -> np.ndarray:
+    """Whole hours since the epoch of tz-aware timestamps (int64; NaT gives a very negative number)."""
+    stamps = utc(received, "trace.received").dt.as_unit("ns")
+    return stamps.array.asi8 // 3_600_000_000_000
 
 
 def unique_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +162,7 @@ def sender_volume(trace: pd.DataFrame, restricted: pd.DataFrame | None = None, *
                        index=pd.Index(senders.cat.categories.astype(str), name="sender"))
     out["recipients"] = counts.sum(axis=1)
     if "trace_id" in rows.columns:
-        t_codes, _ = pd.factorize(rows["trace_id"].to_numpy()[keep])
+        t_codes = text_codes(rows["trace_id"], keep)
         width = int(t_codes.max(initial=0)) + 2
         pairs, _ = unique_counts(s_codes[keep].astype(np.int64) * width + t_codes + 1)
         out["messages"] = np.bincount(pairs // width, minlength=n)
@@ -130,6 +176,47 @@ def sender_volume(trace: pd.DataFrame, restricted: pd.DataFrame | None = None, *
     out["block_type"] = blocked["block_type"].reindex(out.index).to_numpy()
     out["restricted_since"] = blocked["created"].reindex(out.index).to_numpy()
     return out.sort_values(["recipients", "messages"], ascending=False, kind="stable")
+
+
+def hourly_sender_volume(trace: pd.DataFrame, *, start: Instant | None = None,
+                         end: Instant | None = None) -> pd.DataFrame:
+    """Recipients per sender and hour (inbound rows left out): one row per (``sender``, ``hour``) that has mail,
+    with ``internal``, ``external``, ``unknown`` and ``recipients``; sorted by sender, then hour; ``sender`` is a
+    categorical of the lowercased addresses. The tenant-wide
+    input of "who went over an hourly limit": one sort of integer keys, no grouping of text."""
+    chart = "hourly_sender_volume"
+    require(trace, "trace", ("sender", "direction", "received"), chart)
+    rows = window(trace, start, end, chart)
+    columns = ["sender", "hour", "internal", "external", "unknown", "recipients"]
+    senders = lower_categories(rows["sender"])
+    names = np.asarray(senders.cat.categories.astype(str), dtype=object)
+    by_name = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[by_name] = np.arange(len(names))  # codes in name order: the result comes sorted
+    s_codes = senders.cat.codes.to_numpy().astype(np.int64)
+    d_codes = direction_codes(rows["direction"]).astype(np.int64)
+    hours = hour_numbers(rows["received"])
+    keep = (s_codes >= 0) & (d_codes != INBOUND) & rows["received"].notna().to_numpy()
+    if not keep.any():
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "sender" else "int64") for c in columns})
+    first = int(hours[keep].min())
+    span = int(hours[keep].max()) - first + 1
+    key = (rank[s_codes[keep]] * span + (hours[keep] - first)) * 3 + d_codes[keep]
+    distinct, counts = unique_counts(key)
+    cell, direction = distinct // 3, distinct % 3
+    starts = np.flatnonzero(np.concatenate([[True], cell[1:] != cell[:-1]]))  # ``cell`` is sorted
+    cells = cell[starts]
+    table = np.zeros((len(cells), 3), dtype=np.int64)
+    table[np.repeat(np.arange(len(cells)), np.diff(np.append(starts, len(cell)))), direction] = counts
+    hour_ns = ((cells % span + first) * 3_600_000_000_000).astype("datetime64[ns]")
+    sender_cats = pd.Index(pd.array(names[by_name], dtype=STRING))
+    out = pd.DataFrame({
+        "sender": pd.Categorical.from_codes(cells // span, dtype=pd.CategoricalDtype(sender_cats)),
+        "hour": pd.DatetimeIndex(hour_ns).tz_localize("UTC"),
+        "internal": table[:, INTERNAL], "external": table[:, EXTERNAL], "unknown": table[:, UNKNOWN],
+    })
+    out["recipients"] = table.sum(axis=1)
+    return out
 
 
 def top_values(keys: np.ndarray, values: pd.Series, n_keys: int) -> np.ndarray:
@@ -159,12 +246,14 @@ def joined(frame: pd.DataFrame, key: str, column: str, limit: int | None) -> pd.
     codes, uniques = pd.factorize(frame[key].to_numpy())
     order = np.argsort(codes, kind="stable")
     codes = codes[order]
-    values = frame[column].to_numpy(dtype=object)[order].astype(str)
     starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
     sizes = np.diff(np.append(starts, len(codes)))
-    rank = np.arange(len(codes)) - np.repeat(starts, sizes)
-    shown = rank < limit if limit is not None else np.ones(len(codes), dtype=bool)
-    pieces = np.where(shown, np.char.add(", ", values), "").astype(object)
+    if limit is not None:  # only the values shown are turned into text and joined
+        rank = np.arange(len(codes)) - np.repeat(starts, sizes)
+        order = order[rank < limit]
+        starts = np.concatenate([[0], np.cumsum(np.minimum(sizes, limit))[:-1]])
+    values = frame[column].to_numpy(dtype=object)[order]
+    pieces = np.array([", " + str(v) for v in values], dtype=object)
     out = pd.Series(np.add.reduceat(pieces, starts), index=pd.Index(uniques, name=key), dtype=object).str.slice(2)
     if limit is not None:
         more = sizes - np.minimum(sizes, limit)
@@ -233,7 +322,9 @@ def campaign_frames(trace: pd.DataFrame, *, by: CampaignKey = "subject", min_sen
     rows = window(trace, start, end, chart)
     d_codes = direction_codes(rows["direction"])
     keep = d_codes != INBOUND if by == "subject" else d_codes == EXTERNAL
-    rows = rows[keep]
+    # Trace ids are coded before the rows are narrowed, so their text is never copied (only the codes are).
+    trace_codes = text_codes(rows["trace_id"])[keep] if "trace_id" in rows.columns else None
+    rows = rows.drop(columns=["trace_id"], errors="ignore")[keep]
     if by == "subject":
         keys = normalise_subjects(rows["subject"], rows["recipient"] if "recipient" in rows.columns else None)
     else:
@@ -260,8 +351,8 @@ def campaign_frames(trace: pd.DataFrame, *, by: CampaignKey = "subject", min_sen
     table = pd.DataFrame({"campaign": key_names[chosen], "senders": sender_count[chosen],
                           "recipients": np.bincount(pair_key, weights=recipients, minlength=n_keys)[chosen]
                           .astype(np.int64)})
-    if "trace_id" in rows.columns:
-        t_codes, _ = pd.factorize(rows["trace_id"].to_numpy()[ok])
+    if trace_codes is not None:
+        t_codes = trace_codes[ok]
         width = int(t_codes.max(initial=0)) + 2
         distinct, _ = unique_counts(k_codes[ok] * width + t_codes + 1)
         table["messages"] = np.bincount(distinct // width, minlength=n_keys)[chosen]

@@ -105,14 +105,21 @@ def _direction(sender_codes: np.ndarray, sender_dict: pa.Array, domain_codes: np
     return pd.Categorical.from_codes(codes, dtype=category_dtype(DIRECTIONS), validate=False)
 
 
-def _trace(kind: str, items: Iterable[Any], source_index: int, source: str,
+def _trace(kind: str, items: Iterable[Any] | pa.Table, source_index: int, source: str,
            accepted_domains: Iterable[str] | None, dedupe: bool) -> pd.DataFrame:
-    listed = build.listed(kind, items)
     names = {column: fields[source_index] for column, fields in _TRACE_FIELDS.items()}
-    if not listed:
-        return empty(kind)
     struct = pa.struct([(name, pa.int64() if column == "size" else pa.string()) for column, name in names.items()])
-    arr = build.struct_array(kind, listed, struct)
+    listed: Sequence[Any]
+    if isinstance(items, pa.Table):  # items already read by Arrow (a JSON Lines file through pyarrow.json)
+        listed = build.TableRows(items)
+        if not len(listed):
+            return empty(kind)
+        arr = build.struct_from_table(kind, items, struct)
+    else:
+        listed = build.listed(kind, items)
+        if not listed:
+            return empty(kind)
+        arr = build.struct_array(kind, listed, struct)
     cols = {column: arr.field(name) for column, name in names.items()}
     for column in _REQUIRED:
         build.first_null(kind, listed, cols[column], names[column])
@@ -143,18 +150,20 @@ def _trace(kind: str, items: Iterable[Any], source_index: int, source: str,
     return build.frame(kind, columns, rows=rows, dedupe=dedupe, constant={"source": source})
 
 
-def trace_from_graph(items: Iterable[Mapping[str, Any]], *, accepted_domains: Iterable[str] | None = None,
-                     dedupe: bool = False) -> pd.DataFrame:
+def trace_from_graph(items: Iterable[Mapping[str, Any]] | pa.Table, *,
+                     accepted_domains: Iterable[str] | None = None, dedupe: bool = False) -> pd.DataFrame:
     """Graph ``admin/exchange/tracing/messageTraces`` items (``value[]``) as the ``trace`` frame.
 
-    ``accepted_domains`` (the tenant's domains) decide ``direction``; without them it is left empty.
+    ``accepted_domains`` (the tenant's domains) decide ``direction``; without them it is left empty. ``items`` may
+    also be an Arrow table of those objects (e.g. a JSON Lines file read with ``pyarrow.json``): the same frame,
+    without a Python object per row.
     """
     return _trace("trace", items, 0, "graph", accepted_domains, dedupe)
 
 
-def trace_from_exchange(items: Iterable[Mapping[str, Any]], *, accepted_domains: Iterable[str] | None = None,
-                        dedupe: bool = False) -> pd.DataFrame:
-    """Get-MessageTraceV2 objects (InvokeCommand ``value[]``) as the ``trace`` frame."""
+def trace_from_exchange(items: Iterable[Mapping[str, Any]] | pa.Table, *,
+                        accepted_domains: Iterable[str] | None = None, dedupe: bool = False) -> pd.DataFrame:
+    """Get-MessageTraceV2 objects (InvokeCommand ``value[]``, or an Arrow table of them) as the ``trace`` frame."""
     return _trace("trace", items, 1, "exchange_v2", accepted_domains, dedupe)
 
 

@@ -1,6 +1,7 @@
 """Command line of the sandbox tenant.
 
-    python -m toolkit.sandbox serve --tenant DIR [--port 0] [--latency-ms N] [--faults SPEC] [--quota-scale X]
+    python -m toolkit.sandbox serve --tenant DIR [--port 0] [--latency-ms N] [--latency-ms-per-mb N]
+                                    [--faults SPEC] [--quota-scale X]
     python -m toolkit.sandbox check --tenant DIR
     python -m toolkit.sandbox generate --out DIR [--seed N] [--users N] [--days N] [--scenarios a,b,...]
     python -m toolkit.sandbox export --tenant DIR --out DIR2 [--user UPN] [--start ISO] [--end ISO]
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tenant", required=True, type=Path, help="the snapshot folder")
     serve.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
+    serve.add_argument("--latency-ms-per-mb", type=float, default=0.0,
+                       help="added per megabyte of response body (a 5,000-row page takes longer than a 10-row one)")
     serve.add_argument("--faults", default=None, help="fault spec: inline JSON or a JSON file")
     serve.add_argument("--quota-scale", type=float, default=1.0,
                        help="multiply every quota window by this (0.01: 100 requests per 3 s, not per 5 min)")
@@ -106,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quota_scale <= 0:
         sys.stderr.write(f"--quota-scale must be positive, got {args.quota_scale}\n")
         return 2
+    if args.latency_ms < 0 or args.latency_ms_per_mb < 0:
+        sys.stderr.write("--latency-ms and --latency-ms-per-mb cannot be negative\n")
+        return 2
     if args.port < 0 or args.port > 65535:
         sys.stderr.write(f"--port must be 0..65535, got {args.port}\n")
         return 2
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         serve(args.tenant, args.state_dir or default_state_dir(), port=args.port, latency_ms=args.latency_ms,
-              quota_scale=args.quota_scale, faults=faults)
+              quota_scale=args.quota_scale, faults=faults, latency_ms_per_mb=args.latency_ms_per_mb)
     except SnapshotError as exc:
         sys.stderr.write(f"bad tenant snapshot: {exc}\n")
         return 2

@@ -72,6 +72,7 @@ class SandboxConfig:
     tenant_dir: Path
     state_dir: Path
     latency_ms: float = 0.0
+    latency_ms_per_mb: float = 0.0  # added per megabyte of response body: a large page takes longer, as on the wire
     quota_scale: float = 1.0
     base_url: str = ""  # set once the port is known
 
@@ -242,6 +243,8 @@ class SandboxApp:
         response.headers["date"] = format_datetime(self.sandbox.state.now(), usegmt=True)
         response.headers.setdefault("request-id", request_id)
         response.headers.setdefault("client-request-id", client_request_id or request_id)
+        if config.latency_ms_per_mb:
+            await asyncio.sleep(len(response.body) / 1e6 * config.latency_ms_per_mb / 1000.0)
         if fault is not None and fault.kind == "truncate":
             await _send_truncated(scope, send, response)
             return

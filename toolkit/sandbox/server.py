@@ -84,6 +84,8 @@ def announcement(sandbox: Sandbox, ca_bundle: Path) -> dict[str, Any]:
         "ca_bundle": str(ca_bundle),
         "simulated_now": sandbox.state.now().isoformat(),
         "quota_scale": sandbox.quotas.scale,
+        "latency_ms": sandbox.config.latency_ms,
+        "latency_ms_per_mb": sandbox.config.latency_ms_per_mb,
         "demo_app": demo_app(sandbox),
     }
 
@@ -110,11 +112,12 @@ async def _serve(server: SandboxServer, sock: socket.socket, on_ready: Any) -> N
 
 
 def serve(tenant_dir: Path, state_dir: Path, port: int = 0, latency_ms: float = 0.0,
-          quota_scale: float = 1.0, faults: list[FaultRule] | None = None, out: TextIO = sys.stdout) -> None:
+          quota_scale: float = 1.0, faults: list[FaultRule] | None = None, out: TextIO = sys.stdout,
+          latency_ms_per_mb: float = 0.0) -> None:
     """Load the snapshot (refusing a bad one), bind, print the announcement line, serve until a signal."""
     snapshot = load_snapshot(tenant_dir)
     config = SandboxConfig(tenant_dir=tenant_dir, state_dir=state_dir, latency_ms=latency_ms,
-                           quota_scale=quota_scale)
+                           latency_ms_per_mb=latency_ms_per_mb, quota_scale=quota_scale)
     sandbox = build_sandbox(config, snapshot, FaultInjector(faults))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
