@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 TENANT_ENV = "M365_SANDBOX_TENANT"
 DEMO_SEED = 1
+#: Bumped when the generator's output changes (apps, scenarios), so an existing install makes the demo tenant anew.
+DEMO_VERSION = 2
 
 
 def state_dir() -> Path:
@@ -46,7 +48,7 @@ def default_tenant() -> Path:
     explicit = os.environ.get(TENANT_ENV)
     if explicit:
         return Path(explicit)
-    demo = state_dir() / "tenants" / f"demo-seed-{DEMO_SEED}"
+    demo = state_dir() / "tenants" / f"demo-seed-{DEMO_SEED}-v{DEMO_VERSION}"
     if not (demo / "tenant.json").exists():
         log.warning("generating the demo tenant in %s (first run only)", demo)
         demo.parent.mkdir(parents=True, exist_ok=True)
