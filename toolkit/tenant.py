@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from toolkit.coverage import Coverage, Ledger
 from toolkit.errors import ApiError, ToolkitError
 from toolkit.preflight import Preflight, run_preflight
 from toolkit.progress import progress
+from toolkit.risk_snapshot import RiskSnapshot
 from toolkit.sources import exchange, graph
 from toolkit.sources.base import Pull
 from toolkit.sources.graph import UserIdentity
@@ -54,6 +56,7 @@ class Tenant:
         self.transport = connection.transport
         self.store_dir = store_dir
         self.quiet = quiet
+        self._risk: RiskSnapshot | None = None
         self._domains: tuple[str, ...] | None = None
         self._trace_backend: str | None = None
 
@@ -157,6 +160,7 @@ class Tenant:
         end = self.now()
         start = end - timedelta(days=days)
         steps: list[tuple[str, Callable[[], Any]]] = []
+        risk = self._risk if self._risk is not None and self._risk.covers(start, end) else None
         identity, users_pull = graph.resolve_user(self.transport, user)
         collected["users"] = users_pull.frame
         ledger.entries.extend(users_pull.coverage)
@@ -177,8 +181,10 @@ class Tenant:
             ("mailbox", lambda: keep(exchange.mailbox(self.transport, identity.primary_smtp, domains))),
             ("trace", lambda: keep(self.trace(start, end, senders=identity.addresses))),
             ("signins", lambda: keep(graph.signins(self.transport, identity, start, end))),
-            ("risky_users", lambda: keep(graph.risky_user(self.transport, identity))),
-            ("risk_detections", lambda: keep(graph.risk_detections(self.transport, identity, start, end))),
+            ("risky_users", lambda: keep(risk.risky_user(identity) if risk else
+                                         graph.risky_user(self.transport, identity))),
+            ("risk_detections", lambda: keep(risk.risk_detections(identity, start, end) if risk else
+                                             graph.risk_detections(self.transport, identity, start, end))),
             ("rules", lambda: keep(self._rules(identity, domains))),
             ("auth_methods", lambda: keep(graph.auth_methods(self.transport, identity))),
             ("grants", lambda: keep(graph.grants(self.transport, identity))),
@@ -222,6 +228,17 @@ class Tenant:
                         reason=pull.coverage[-1].reason if pull.coverage else "error",
                         detail="hidden rules could not be read; Graph's view (without hidden rules) is used")
         return Pull("rules", fallback.frame, [*fallback.coverage, note])
+
+    @contextmanager
+    def risk_read_once(self, days: int = 14) -> Iterator[RiskSnapshot]:
+        """Within this block, investigations over at most ``days`` days take the user's risk from one tenant-wide
+        read of Identity Protection (which allows about one request per second) instead of two reads each."""
+        end = self.now()
+        self._risk = RiskSnapshot.read(self.transport, end - timedelta(days=days), end)
+        try:
+            yield self._risk
+        finally:
+            self._risk = None
 
     def triage(self, days: int = 14) -> pd.DataFrame:
         """Every restricted user with the evidence engine's verdict, confidence, top reasons and next step."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,6 +95,10 @@ def triage_cases(cases: Iterable[Case]) -> pd.DataFrame:
     return _table([assess(case).row() for case in cases])
 
 
+#: From this many restricted users on, a triage reads Identity Protection once for the tenant (when the tenant can).
+RISK_READ_ONCE_FROM = 3
+
+
 class TenantLike(Protocol):
     """What ``triage`` needs from a tenant (``toolkit.tenant.Tenant`` has it)."""
 
@@ -110,18 +115,20 @@ def triage(tenant: TenantLike, *, days: int = 14, save: bool = False) -> pd.Data
     for entry in pull.ledger.gaps():
         log.warning("restricted users: %s", entry.sentence())
     senders = sorted(dict.fromkeys(texts(pull.frame["sender"]))) if len(pull.frame) else []
-    rows = []
-    for sender in senders:
-        try:
-            case = tenant.investigate(sender, days=days, save=save)
-        except ToolkitError as exc:
-            log.error("cannot investigate %s: %s", sender, exc)
-            rows.append({"user": sender, "verdict": "inconclusive", "confidence": 0.0, "reasons": [],
-                         "next_step": f"Gather more evidence: the investigation failed ({exc})", "block_type": None,
-                         "release_at": None, "risk": "unknown", "missing": [f"investigation failed: {exc}"]})
-            continue
-        rows.append(assess(case).row())
-    return _table(rows)
+    once = getattr(tenant, "risk_read_once", None)
+    with once(days) if once is not None and len(senders) >= RISK_READ_ONCE_FROM else nullcontext():
+        return _table([_row(tenant, sender, days, save) for sender in senders])
+
+
+def _row(tenant: TenantLike, sender: str, days: int, save: bool) -> dict[str, Any]:
+    try:
+        case = tenant.investigate(sender, days=days, save=save)
+    except ToolkitError as exc:
+        log.error("cannot investigate %s: %s", sender, exc)
+        return {"user": sender, "verdict": "inconclusive", "confidence": 0.0, "reasons": [],
+                "next_step": f"Gather more evidence: the investigation failed ({exc})", "block_type": None,
+                "release_at": None, "risk": "unknown", "missing": [f"investigation failed: {exc}"]}
+    return assess(case).row()
 
 
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -157,6 +157,22 @@ def risk_detections(transport: Transport, user: UserIdentity, start: datetime, e
     return Pull("risk_detections", frames.from_graph("risk_detections", items), [entry])
 
 
+def risky_users_all(transport: Transport) -> Pull:
+    """Every user Identity Protection has a risk record for (the tenant-wide listing, 500 a page)."""
+    source = "graph identityProtection/riskyUsers"
+    items, entry = _collect(transport, "risky_users", source, "identityProtection/riskyUsers", {"$top": "500"})
+    return Pull("risky_users", frames.from_graph("risky_users", items), [entry])
+
+
+def risk_detections_all(transport: Transport, start: datetime, end: datetime) -> Pull:
+    """Every risk detection of the tenant detected in [start, end]."""
+    source = "graph identityProtection/riskDetections"
+    flt = f"detectedDateTime ge {iso(start)} and detectedDateTime le {iso(end)}"
+    items, entry = _collect(transport, "risk_detections", source, "identityProtection/riskDetections",
+                            {"$filter": flt, "$top": "500"}, start=start, end=end)
+    return Pull("risk_detections", frames.from_graph("risk_detections", items), [entry])
+
+
 def inbox_rules(transport: Transport, user: UserIdentity, accepted_domains: Sequence[str]) -> Pull:
     """Inbox rules as Graph shows them (hidden rules are not among them; Exchange's Get-InboxRule shows those)."""
     source = "graph messageRules"
