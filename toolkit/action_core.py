@@ -269,12 +269,8 @@ class ActionContext:
 @contextmanager
 def no_retries(transport: Transport) -> Iterator[None]:
     """Send without retries: for a call that must not be repeated blindly (an unblock spends a limited count)."""
-    saved = transport.retry
-    transport.retry = FAIL_FAST
-    try:
+    with transport.retrying(FAIL_FAST):
         yield
-    finally:
-        transport.retry = saved
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

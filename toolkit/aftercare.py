@@ -7,21 +7,23 @@
     watch.stop()                                       # or until stopped; watch.checks holds every result
 
 A burst is more recipients in the window than three times the user's usual count for such a window before the
-incident, and at least 20. The usual count comes from the case's own trace (the median recipients per day, scaled to
-the window), so it is the user's own baseline, not a tenant-wide one.
+incident, and at least 20. The usual count comes from the case's own trace before the burst (the median recipients per
+day over the case's days before it, scaled to the window), so it is the user's own baseline, not a tenant-wide one.
+A check whose message trace is incomplete fails instead of answering "no burst".
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from toolkit.action_core import ReadFailed
 from toolkit.action_mail import UnblockCheck, check_unblock
 
 log = logging.getLogger(__name__)
@@ -62,17 +64,21 @@ class Aftercare:
         return self.describe()
 
 
-def usual_recipients(trace: pd.DataFrame | None, sender: str, hours: int) -> float:
-    """The median number of recipients per day the sender reached, scaled to ``hours`` hours."""
+def usual_recipients(trace: pd.DataFrame | None, addresses: Iterable[str], hours: int, start: datetime,
+                     before: datetime) -> float:
+    """The median number of recipients per day the user reached (from any of ``addresses``) over the whole days
+    from ``start`` up to ``before`` (the start of the incident's burst), scaled to ``hours`` hours. Days without mail
+    count as zero; the burst itself never counts."""
+    first, last = pd.Timestamp(start).floor("D"), pd.Timestamp(before).floor("D")
+    days = pd.date_range(first, last, freq="D", inclusive="left")
+    if not len(days):
+        return 0.0
     if trace is None or trace.empty or "sender" not in trace:
         return 0.0
-    rows = trace[trace["sender"].astype(str).str.lower() == sender.lower()]
-    if rows.empty:
-        return 0.0
-    days = pd.to_datetime(rows["received"], utc=True).dt.floor("D")
-    per_day = days.value_counts()
-    span = pd.date_range(days.min(), days.max(), freq="D")
-    per_day = per_day.reindex(span, fill_value=0)
+    names = {a.lower() for a in addresses}
+    received = pd.to_datetime(trace["received"], utc=True)
+    mine = trace["sender"].astype(str).str.lower().isin(names) & (received >= first) & (received < last)
+    per_day = received[mine].dt.floor("D").value_counts().reindex(days, fill_value=0)
     return float(per_day.median()) * hours / 24
 
 
@@ -80,17 +86,33 @@ def is_burst(recent: int, baseline: float) -> bool:
     return recent > max(BURST_FACTOR * baseline, BURST_FLOOR)
 
 
-def aftercare(ctx: Any, tenant: Any, case: Any, hours: int = 3) -> Aftercare:
+def aftercare(ctx: Any, tenant: Any, case: Any, hours: int = 3, *, burst_start: datetime | None = None) -> Aftercare:
     """Read the Restricted entities list again (journaling when the unblock took effect), and count the case
-    user's recipients in the last ``hours`` hours of message trace against their usual count."""
+    user's recipients (from any of their addresses) in the last ``hours`` hours of message trace against their
+    usual count before ``burst_start`` (default: the evidence profile's, 24 hours before the restriction).
+
+    Raises ``ReadFailed`` when the message trace cannot be read completely: "no burst" must never stand for "could
+    not look".
+    """
     if hours < 1:
         raise ValueError(f"hours must be at least 1, got {hours}")
-    sender = (case.user.primary_smtp or case.user.upn).lower()
+    user = case.user
+    sender = (user.primary_smtp or user.upn).lower()
+    addresses = tuple(dict.fromkeys(a.lower() for a in (sender, user.upn, *user.addresses) if a))
     check = check_unblock(ctx, sender)
     end = tenant.now()
-    recent = tenant.trace(end - timedelta(hours=hours), end, senders=(sender,)).frame
-    count = int((recent["sender"].astype(str).str.lower() == sender).sum()) if len(recent) else 0
-    baseline = usual_recipients(case.frames.get("trace"), sender, hours)
+    pull = tenant.trace(end - timedelta(hours=hours), end, senders=addresses)
+    if not pull.complete:
+        gaps = "; ".join(c.sentence() for c in pull.coverage if not c.complete)
+        raise ReadFailed(f"the message trace of the last {hours} h could not be read, so a resumed burst would not "
+                         f"be seen: {gaps}")
+    recent = pull.frame
+    count = int(recent["sender"].astype(str).str.lower().isin(addresses).sum()) if len(recent) else 0
+    if burst_start is None:
+        from toolkit.evidence.profile import build_profile
+
+        burst_start = build_profile(case).burst_start
+    baseline = usual_recipients(case.frames.get("trace"), addresses, hours, case.start, burst_start)
     return Aftercare(check, hours, count, baseline, is_burst(count, baseline), at=end)
 
 

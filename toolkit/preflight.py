@@ -113,10 +113,9 @@ def token_permissions(token: str) -> frozenset[str]:
 def _probe(conn: Connection, kind: str, call: Any) -> Check | None:
     """Run one cheap call without retries; a Check when it shows the source is unavailable or limited."""
     transport = conn.transport
-    saved = transport.retry
-    transport.retry = FAIL_FAST
     try:
-        call()
+        with transport.retrying(FAIL_FAST):
+            call()
     except LicenceRequired as exc:
         return Check(kind, "unavailable", "licence", exc.detail, _licence_fix(kind))
     except PermissionDenied as exc:
@@ -131,8 +130,6 @@ def _probe(conn: Connection, kind: str, call: Any) -> Check | None:
         return Check(kind, "unavailable", "auth", exc.detail)
     except ApiError as exc:
         return Check(kind, "unavailable", "error", str(exc))
-    finally:
-        transport.retry = saved
     return None
 
 

@@ -210,9 +210,11 @@ class Tenant:
         own = exchange.audit(self.transport, start, end, user_ids=(identity.upn, *identity.addresses))
         unblocks = exchange.audit(self.transport, min(start, end - UNBLOCK_LOOKBACK), end,
                                   operations=("Remove-BlockedSenderAddress",))
+        from toolkit.evidence.common import names_address
+
         names = {a.lower() for a in (identity.upn, identity.primary_smtp, *identity.addresses) if a}
         mentions = unblocks.frame[[
-            any(n in f"{o} {p}".lower() for n in names)
+            names_address(f"{o} {p}", names)
             for o, p in zip(unblocks.frame["object_id"].astype(str), unblocks.frame["parameters"].astype(str),
                             strict=True)]] if len(unblocks.frame) else unblocks.frame
         merged = frames.concat("audit", [own.frame, mentions], dedupe=True)

@@ -254,13 +254,35 @@ class Transport:
         self.exchange_base = exchange_base.rstrip("/")
         self.anchor_mailbox = anchor_mailbox
         self.session = session or Session()
-        self.retry = retry or RetryPolicy()
+        self._retry = retry or RetryPolicy()
+        self._local = threading.local()  # a per-thread retry override (see retrying)
         self.pacer = pacer or QuotaPacer()
         self.timeout = timeout
         self.stats = RequestStats()
         self._sleep = sleep
         self._clock_offset = 0.0  # service clock minus ours, from the Date header of the latest answer
         self._tallies = threading.local()
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy for requests sent from this thread."""
+        override: RetryPolicy | None = getattr(self._local, "retry", None)
+        return override if override is not None else self._retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._retry = policy
+
+    @contextmanager
+    def retrying(self, policy: RetryPolicy) -> Iterator[None]:
+        """Send this thread's requests under ``policy`` for the block; other threads keep theirs (an unblock must
+        not be repeated blindly, while a watch in another thread still retries its reads)."""
+        saved = getattr(self._local, "retry", None)
+        self._local.retry = policy
+        try:
+            yield
+        finally:
+            self._local.retry = saved
 
     @contextmanager
     def counting(self) -> Iterator[Tally]:

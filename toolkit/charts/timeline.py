@@ -268,7 +268,11 @@ def incident_timeline(case: CaseLike, events: EventsInput | None = (), *, days: 
     start, end = case_window(case)
     restriction = restriction_of(frame_of(case, "restricted", CHART), addresses, CHART)
     marks_events = events_of(events, CHART)
-    items = [*_signin_items(frame_of(case, "signins", CHART), p), *_audit_items(frame_of(case, "audit", CHART), p),
+    audit = frame_of(case, "audit", CHART)
+    if start is not None and len(audit) and "time" in audit.columns:
+        # earlier unblocks are read from before the window (to count them); the timeline keeps to the window
+        audit = audit[utc(audit["time"], "audit.time") >= start]
+    items = [*_signin_items(frame_of(case, "signins", CHART), p), *_audit_items(audit, p),
              *_method_items(frame_of(case, "auth_methods", CHART), start),
              *_account_items(frame_of(case, "users", CHART), start, p),
              *_grant_items(frame_of(case, "grants", CHART), start),

@@ -25,6 +25,13 @@ def text(value: object) -> str:
     return str(value)
 
 
+def names_address(value: str, addresses: Iterable[str]) -> bool:
+    """Whether ``value`` names one of ``addresses`` as a whole address (``bob@contoso.com`` is not named by
+    ``jimbob@contoso.com`` nor by ``bob@contoso.com.evil``), case-insensitively."""
+    lowered = value.lower()
+    return any(re.search(rf"(?<![\w.+-]){re.escape(a.lower())}(?![\w.-])", lowered) for a in addresses if a)
+
+
 def texts(series: pd.Series) -> list[str]:
     """A column as a list of text ('' for missing values), whatever its dtype (Arrow string, categorical...)."""
     return [text(v) for v in series.tolist()]

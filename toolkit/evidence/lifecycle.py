@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 
 from toolkit.evidence.audit import operations
-from toolkit.evidence.common import text, texts, when
+from toolkit.evidence.common import names_address, text, texts, when
 from toolkit.evidence.profile import Limits, Profile, peak_hour
 
 Risk = Literal["high", "medium", "low", "unknown"]
@@ -84,7 +84,8 @@ def _unblocks(profile: Profile) -> int | None:
     if not len(records):
         return None
     mentions = [r for r in records.to_dict("records")
-                if any(a in (text(r["target"]) + text(r["parameters"])).lower() for a in profile.addresses)]
+                if names_address(f"{text(r['target'])} {text(r['object_id'])} {text(r['parameters'])}",
+                                 profile.addresses)]
     return len(mentions) or None
 
 

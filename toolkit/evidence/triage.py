@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,8 +116,24 @@ def triage(tenant: TenantLike, *, days: int = 14, save: bool = False) -> pd.Data
         log.warning("restricted users: %s", entry.sentence())
     senders = sorted(dict.fromkeys(texts(pull.frame["sender"]))) if len(pull.frame) else []
     once = getattr(tenant, "risk_read_once", None)
-    with once(days) if once is not None and len(senders) >= RISK_READ_ONCE_FROM else nullcontext():
+    with _risk_once(once, days) if once is not None and len(senders) >= RISK_READ_ONCE_FROM else nullcontext():
         return _table([_row(tenant, sender, days, save) for sender in senders])
+
+
+@contextmanager
+def _risk_once(once: Any, days: int) -> Iterator[None]:
+    """The tenant-wide risk read, or per-user reads when it cannot be made."""
+    try:
+        block = once(days)
+        block.__enter__()
+    except ToolkitError as exc:
+        log.warning("Identity Protection could not be read for the whole tenant (%s); reading it per user", exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        block.__exit__(None, None, None)
 
 
 def _row(tenant: TenantLike, sender: str, days: int, save: bool) -> dict[str, Any]:

@@ -124,10 +124,11 @@ class TenantState:
     # --- message trace -----------------------------------------------------------------------------------------
     def traces_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Trace rows received in [start, end], oldest first, found by bisection."""
-        rows = self.collection("message_traces")
-        lo = bisect.bisect_left(self.trace_times, start)
-        hi = bisect.bisect_right(self.trace_times, end)
-        return rows[lo:hi]
+        with self.lock:  # /_sandbox/send may be adding rows
+            rows = self.collection("message_traces")
+            lo = bisect.bisect_left(self.trace_times, start)
+            hi = bisect.bisect_right(self.trace_times, end)
+            return rows[lo:hi]
 
     def add_traces(self, rows: list[dict[str, Any]]) -> None:
         """Add message-trace rows (snapshot shape), keeping the collection in received order for bisection."""

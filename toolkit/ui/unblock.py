@@ -110,6 +110,8 @@ class Wizard:
         """Investigate ``user`` over ``days`` days and assess it; the plan's steps become the checklist."""
         from toolkit.evidence import assess
 
+        if self.watcher is not None and self.watcher.running:
+            self.watcher.stop()  # a watch belongs to the user it was started for
         self.case = self.tenant.investigate(user, days=self.days, save=True)
         self.user = self.case.user.primary_smtp.lower() if self.case.user.primary_smtp else user.lower()
         self.assessment = assess(self.case)
@@ -174,6 +176,12 @@ class Wizard:
         ctx = self._require_case()
         return self.journal.unblocks_used(ctx.tenant_id, self.user or "")
 
+    def audit_complete(self) -> bool:
+        """Whether the investigation read the audit log completely (so "no unblock seen" means none)."""
+        self._require_case()
+        entries = [c for c in self.case.ledger.entries if c.kind == "audit"]
+        return bool(entries) and all(c.complete for c in entries)
+
     def unblocks_in_audit(self) -> int | None:
         """Unblocks of the user by anyone that the investigation found in the audit log (None: none seen, which
         may also mean the audit log was not readable)."""
@@ -205,17 +213,18 @@ class Wizard:
         """Read the Restricted entities list again, and count the user's recipients in the last ``hours`` hours
         against the usual count for such a window before the incident (a burst is 3x usual, at least 20)."""
         ctx = self._require_case()
-        return aftercare(ctx, self.tenant, self.case, hours)
+        return aftercare(ctx, self.tenant, self.case, hours, burst_start=self.assessment.profile.burst_start)
 
     def watch(self, *, hours: int = 1, duration: timedelta = timedelta(hours=3),
               every: timedelta = timedelta(minutes=10), on_check: Any = None, on_end: Any = None) -> Watch:
         """Check every ``every`` for ``duration`` (in the background) whether the block is gone and whether the
         burst resumed in the last ``hours`` hours; ``on_check`` gets each result. Returns the running watch."""
-        self._require_case()
+        ctx, case, burst_start = self._require_case(), self.case, self.assessment.profile.burst_start
         if self.watcher is not None and self.watcher.running:
             self.watcher.stop()
-        self.watcher = Watch(lambda: self.aftercare(hours), duration=duration, every=every, on_check=on_check,
-                             on_end=on_end)
+        # bound to this case: choosing another user later does not move the watch to them
+        self.watcher = Watch(lambda: aftercare(ctx, self.tenant, case, hours, burst_start=burst_start),
+                             duration=duration, every=every, on_check=on_check, on_end=on_end)
         return self.watcher.start()
 
     def block_sign_in(self, note: str, *, confirm: bool = False) -> actions.Result:
@@ -411,6 +420,8 @@ class UnblockWizard(widgets.VBox):
         self.step_widgets = [StepWidget(self.wizard, i, self.refresh) for i in range(len(self.wizard.steps))]
         self.checklist.children = self.step_widgets
         self.typed.value = self.justification.value = self.unblock_output.value = self.aftercare_output.value = ""
+        self.watch_log.value = self.history_output.value = ""
+        self.block_box.layout.display = "none"
         self.later.layout.display = None
         self.refresh()
 
@@ -421,8 +432,12 @@ class UnblockWizard(widgets.VBox):
                  "<b style='color:#c62828'>Not yet:</b> " + escape("; ".join(missing)) +
                  " (or type a justification to override).")
         seen = self.wizard.unblocks_in_audit()
-        audit = (f"{seen} in the audit log (last 90 days, by anyone)" if seen is not None else
-                 "none in the audit log (last 90 days)")
+        if seen is not None:
+            audit = f"{seen} in the audit log (last 90 days, by anyone)"
+        elif self.wizard.audit_complete():
+            audit = "none in the audit log (last 90 days)"
+        else:
+            audit = "unknown: the audit log could not be read completely"
         who = escape(self.wizard.user or "")
         self.status.value = (f"<div style='line-height:1.35'>{state}<br>Unblocks of {who}: {audit}; {used} recorded in "
                              "this journal. Microsoft limits how many times an account can be unblocked and does not "
@@ -455,6 +470,8 @@ class UnblockWizard(widgets.VBox):
         if watcher is not None and watcher.running:
             watcher.stop()  # the watch ends at once, and watch_ended says so
             return
+        self.watch_log.value = _line(f"Watching {self.wizard.user} for {self.watch_hours.value} h, every "
+                                     f"{self.every.value} min (this page must stay open).")
         try:
             self.wizard.watch(hours=int(self.hours.value), duration=timedelta(hours=int(self.watch_hours.value)),
                               every=timedelta(minutes=int(self.every.value)), on_check=self.show_check,
@@ -462,8 +479,6 @@ class UnblockWizard(widgets.VBox):
         except Exception as exc:
             self.watch_log.value = _pre(f"Watch not started: {exc}")
             return
-        self.watch_log.value = _line(f"Watching {self.wizard.user} for {self.watch_hours.value} h, every "
-                                     f"{self.every.value} min (this page must stay open).")
         self.watch_button.description, self.watch_button.icon = "Stop watching", "stop"
 
     def show_check(self, result: Aftercare | Exception) -> None:
