@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +125,36 @@ def shared_tenant(tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> 
     process = SandboxProcess.start(folder, state_dir=state_dir)
     yield Tenant(process, folder)
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The toolkit connected to the small tenant through ``toolkit.connect`` (a sandbox of its own for the module)."""
+    from toolkit.connection import _started
+    from toolkit.tenant import connect
+
+    tenant = connect(sandbox_tenant=SMALL_TENANT, store_dir=tmp_path_factory.mktemp("store"), quiet=True)
+    yield tenant
+    for process in _started:
+        process.stop()
+    _started.clear()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, for the module (skipped without it, failed with M365_REQUIRE_BROWSER=1)."""
+    from tests.browser_support import chromium, require_browser
+
+    require_browser()
+    with chromium() as started:
+        yield started
+
+
+def assert_sandbox_stopped(pid: int, info_path: Path, seconds: float = 10) -> None:
+    """The sandbox process ``pid`` has exited (or is a zombie) and its ``sandbox.json`` is gone."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.2)
+    status = Path(f"/proc/{pid}/status")
+    assert not status.exists() or "zombie" in status.read_text()
+    assert not info_path.exists()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser_support import Served, assert_chart_drawn, chromium, require_browser, serve, session
+from tests.browser_support import Served, assert_chart_drawn, require_browser, serve, session
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -27,13 +27,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     require_browser()
     with serve("lab", tmp_path_factory.mktemp("browser-lab")) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_browser()
-    with chromium() as started:
-        yield started
 
 
 def test_the_triage_notebook_draws_the_table_and_the_charts(lab: Served, browser: Browser,

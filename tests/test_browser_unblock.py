@@ -20,7 +20,6 @@ from tests.browser_support import (
     Served,
     Session,
     assert_chart_drawn,
-    chromium,
     press,
     require_browser,
     serve,
@@ -42,13 +41,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     require_browser()
     with serve("app", tmp_path_factory.mktemp("browser-app")) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_browser()
-    with chromium() as started:
-        yield started
 
 
 def test_the_helpdesk_page_walks_the_guided_unblock(app: Served, browser: Browser,

@@ -3,18 +3,16 @@ collected over HTTPS from the sandbox (alice compromised, bob benign)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from evidence_builder import ATTACKER, BLOCK, CLOUD, USER_ID, Story
 
-from toolkit.connection import _started
 from toolkit.evidence import assess, triage, triage_cases
 from toolkit.evidence.findings import CLIENTS, DELIVERY, RECIPIENTS, SIGNINS, VOLUME, Finding, finding
 from toolkit.evidence.verdict import decide, family_scores, score
-from toolkit.tenant import Tenant, connect
+from toolkit.tenant import Tenant
 
 SMALL_TENANT = Path(__file__).parent / "data" / "tenant_small"
 
@@ -194,15 +192,6 @@ def test_triage_cases_sorts_compromised_first() -> None:
 
 
 # -- over HTTPS, from the sandbox --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenant]:
-    tenant = connect(sandbox_tenant=SMALL_TENANT, store_dir=tmp_path_factory.mktemp("store"), quiet=True)
-    yield tenant
-    for process in _started:
-        process.stop()
-    _started.clear()
-
-
 def test_alice_is_compromised_and_bob_is_benign(small: Tenant) -> None:
     alice = assess(small.investigate("alice@contoso.com", days=14, save=False))
     assert alice.verdict.label == "compromised" and alice.verdict.confidence >= 0.9

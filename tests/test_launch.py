@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import SMALL_TENANT
+from tests.conftest import SMALL_TENANT, assert_sandbox_stopped
 
 
 def free_port() -> int:
@@ -55,9 +55,4 @@ def test_lab_starts_sandbox_and_jupyterlab_then_stops_both(tmp_path: Path) -> No
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{sandbox_pid}"):
-        time.sleep(0.2)
-    status = Path(f"/proc/{sandbox_pid}/status")
-    assert not status.exists() or "zombie" in status.read_text()
-    assert not info_path.exists()
+    assert_sandbox_stopped(sandbox_pid, info_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import SMALL_TENANT
+from tests.conftest import SMALL_TENANT, assert_sandbox_stopped
 from tests.test_launch import free_port
 
 TOKEN = secrets.token_hex(16)  # for a server that lives for this test only
@@ -86,12 +86,7 @@ def test_app_serves_the_wizard_page_then_stops_with_the_sandbox(tmp_path: Path) 
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl+C in the terminal
         proc.wait(timeout=40)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{sandbox_pid}"):
-        time.sleep(0.2)
-    status = Path(f"/proc/{sandbox_pid}/status")
-    assert not status.exists() or "zombie" in status.read_text()
-    assert not info_path.exists()
+    assert_sandbox_stopped(sandbox_pid, info_path)
     assert proc.returncode == 0
     token_logged = TOKEN in log.read_text()
     assert not token_logged, "the token reached the log"

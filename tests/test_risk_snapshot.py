@@ -4,29 +4,17 @@ two paced requests in all instead of two per user."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from tests.conftest import SMALL_TENANT
-from toolkit.connection import _started
 from toolkit.risk_snapshot import RiskSnapshot
 from toolkit.sources import graph
-from toolkit.tenant import Tenant, connect
+from toolkit.tenant import Tenant
 
 ALICE = "alice@contoso.com"
 triage_module = importlib.import_module("toolkit.evidence.triage")  # the package exports a function of that name
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenant]:
-    tenant = connect(sandbox_tenant=SMALL_TENANT, store_dir=tmp_path_factory.mktemp("store"), quiet=True)
-    yield tenant
-    for process in _started:
-        process.stop()
-    _started.clear()
 
 
 def risk_requests(tenant: Tenant) -> int:
