@@ -60,6 +60,15 @@ def read_trace_table(path: Path) -> Any:
 
 
 # --- the Parquet cache ----------------------------------------------------------------------------------------------
+def fresh_staging(out: Path) -> Path:
+    """An empty folder beside ``out`` to build it in; renamed to ``out`` when complete, so an interrupted build
+    never leaves a half-made cache behind."""
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
 def frames_dir(tenant: Path) -> Path:
     return CACHE / f"frames-{tenant.name}-c{CACHE_VERSION}"
 
@@ -72,9 +81,7 @@ def build_frames(tenant: str) -> dict[str, float]:
 
     folder = Path(tenant)
     out = frames_dir(folder)
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = fresh_staging(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     table = read_trace_table(folder / "message_traces.jsonl")
@@ -124,9 +131,7 @@ def pull_tenant(tenant: Path, days: float) -> Path:
     out = CACHE / f"pull-{tenant.name}-d{days:g}-c{CACHE_VERSION}"
     if (out / "tenant.json").exists():
         return out
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = fresh_staging(out)
     for name in ("tenant.json", "apps.json", "service_principals.jsonl"):
         shutil.copy(tenant / name, staging / name)
     now = datetime.fromisoformat(tenant_info(tenant)["now"].replace("Z", "+00:00"))
@@ -175,9 +180,7 @@ def triage_tenant(tenant: Path) -> Path:
     out = CACHE / f"triage-{tenant.name}-c{CACHE_VERSION}"
     if (out / "tenant.json").exists():
         return out
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = fresh_staging(out)
     skip = {"message_traces.jsonl", "message_trace_details.jsonl", "sign_ins.jsonl", "truth.json"}
     for path in tenant.iterdir():
         if path.is_file() and path.name not in skip:
